@@ -1,0 +1,75 @@
+"""The narrow interface every LLM backend implements: messages in, a stream of text out, then token usage.
+
+`LLM.stream(messages, params)` yields `str` chunks as they are generated and, last, one `Usage`. Nothing above this
+line knows whether the text came from llama.cpp in-process, an OpenAI-compatible server or a scripted test fake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol, Sequence, runtime_checkable
+
+from agent.messages import Message
+
+# Stop strings that end a reply in the chat formats we render (special tokens are also stopped on by id).
+DEFAULT_STOPS = ("<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end_of_text|>")
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings for one LLM call."""
+
+    max_tokens: int = field(default=512, metadata={"help": "Most new tokens per LLM call."})
+    temperature: float = field(default=0.2, metadata={"help": "Sampling temperature; 0 is greedy."})
+    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass."})
+    seed: int | None = field(default=None, metadata={"help": "Sampling seed, for reproducible runs."})
+    stop: tuple[str, ...] = field(default=DEFAULT_STOPS, metadata={"help": "Extra stop strings."})
+
+
+@dataclass
+class Usage:
+    """Token counts and timings of one LLM call."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens reused from the KV cache, not evaluated again
+    completion_tokens: int = 0
+    time_to_first_token_s: float = 0.0
+    duration_s: float = 0.0
+    prompt_eval_s: float = 0.0  # llama.cpp's own prefill time, when the backend knows it
+    decode_s: float = 0.0
+
+    @property
+    def evaluated_tokens(self) -> int:
+        return max(self.prompt_tokens - self.cached_tokens, 0)
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
+            "evaluated_tokens": self.evaluated_tokens,
+            "completion_tokens": self.completion_tokens,
+            "time_to_first_token_s": round(self.time_to_first_token_s, 4),
+            "duration_s": round(self.duration_s, 4),
+            "prompt_eval_s": round(self.prompt_eval_s, 4),
+            "decode_s": round(self.decode_s, 4),
+        }
+
+
+@runtime_checkable
+class LLM(Protocol):
+    name: str
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str | Usage]:
+        """Yield text chunks as they are generated, then exactly one `Usage`."""
+        ...
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """How many prompt tokens these messages render to (for trimming history to the context)."""
+        ...
+
+    @property
+    def context_length(self) -> int: ...
+
+
+class BackendError(RuntimeError):
+    """The model could not be loaded or could not answer; the message says what to do."""

@@ -1,0 +1,233 @@
+"""The agent loop: one user turn, at most `max_llm_calls` LLM calls, streamed as typed events.
+
+The first LLM call is streamed. If its opening reads as prose, those tokens are the answer and the turn ends after one
+call. If it opens like a tool call, the reply is buffered and parsed, each call is validated against the tool specs and
+run, and the next call answers from the results. All calls of a turn share one prompt prefix (the same system
+prompt, the history, the user message), so each later call only evaluates the new tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from dataclasses import dataclass, field, replace
+from typing import Iterator, Sequence
+
+from agent.backends.base import LLM, BackendError, GenerationParams, Usage
+from agent.events import (AgentError, Event, FinalAnswer, LLMCallFinished, Notice, Token, ToolCallFinished,
+                          ToolCallStarted, TurnStats)
+from agent.format import PYTHON_TAG, ToolCall, ToolCallParseError, parse_tool_calls, validate_call
+from agent.messages import Message, tool_result_message
+from agent.prompts import get_mode, mode_system_prompt
+from tools.base import Tool, timed
+
+MAX_USER_CHARS = 20_000
+
+
+@dataclass
+class AgentSettings:
+    """How one turn may run."""
+
+    max_llm_calls: int = field(default=2, metadata={"help": "LLM calls per user turn: 1 decision + answers."})
+    max_tool_calls: int = field(default=4, metadata={"help": "Tool calls run from one model reply; more are refused."})
+    icl: bool = field(default=False, metadata={"help": "Put few-shot tool-use examples in the system prompt."})
+    generation: GenerationParams = field(default_factory=GenerationParams)
+
+
+# ------------------------------------------------------------------------------------------- reading the opening
+
+_IDENT_SO_FAR = re.compile(r"[A-Za-z_][\w.]*")
+_IDENT_CALL = re.compile(r"[A-Za-z_][\w.]*\s*\(")
+_LIST_CALL = re.compile(r"\[\s*[A-Za-z_][\w.]*\s*\(")
+_LIST_UNDECIDED = re.compile(r"\[\s*(?:[A-Za-z_][\w.]*\s*)?")
+_JSON_CALL = re.compile(r"\[?\s*\{\s*[\"']name[\"']")
+_JSON_UNDECIDED = re.compile(r"\[?\s*\{\s*(?:[\"'][a-z]{0,4})?")
+
+
+def classify_opening(text: str) -> str:
+    """Read the start of a reply: "call", "prose", or "undecided" (need more tokens)."""
+    body = text.lstrip()
+    if not body or PYTHON_TAG.startswith(body):
+        return "undecided"
+    if body.startswith(PYTHON_TAG):
+        return "call"
+    if body.startswith("`"):
+        if "\n" not in body:
+            return "undecided" if re.fullmatch(r"`{1,3}[\w-]*", body) else "prose"
+        if not body.startswith("```"):
+            return "prose"
+        body = body.split("\n", 1)[1].lstrip()
+        if not body:
+            return "undecided"
+    if _LIST_CALL.match(body) or _JSON_CALL.match(body) or _IDENT_CALL.match(body):
+        return "call"
+    if _LIST_UNDECIDED.fullmatch(body) or _JSON_UNDECIDED.fullmatch(body) or _IDENT_SO_FAR.fullmatch(body):
+        return "undecided"
+    return "prose"
+
+
+class Agent:
+    """A tool-calling agent over any `LLM`, in one of the modes (weather, wiki, chat, all)."""
+
+    def __init__(self, llm: LLM, tools: Sequence[Tool], mode: str = "all", settings: AgentSettings | None = None,
+                 today: dt.date | None = None):
+        self.llm = llm
+        self.mode = get_mode(mode)
+        available = {t.name: t for t in tools}
+        self.tools = {name: available[name] for name in self.mode.tool_names if name in available}
+        self.settings = settings or AgentSettings()
+        self.today = today
+
+    @property
+    def specs(self) -> dict[str, dict]:
+        return {name: t.spec for name, t in self.tools.items()}
+
+    def system_message(self) -> Message:
+        specs = [t.spec for t in self.tools.values()]
+        return Message("system", mode_system_prompt(self.mode, specs, today=self.today, icl=self.settings.icl))
+
+    def run(self, user_text: str, history: Sequence[Message] = ()) -> Iterator[Event]:
+        """Run one user turn. The last event is always a `FinalAnswer` whose `.messages` extend the history."""
+        start = time.perf_counter()
+        stats = TurnStats()
+        user_text = (user_text or "").strip()
+        if not user_text:
+            yield AgentError("Empty message: type a question first.")
+            yield FinalAnswer("Please type a question.", stats, [])
+            return
+        if len(user_text) > MAX_USER_CHARS:
+            yield Notice(f"Your message was {len(user_text)} characters; only the first {MAX_USER_CHARS} were used.")
+            user_text = user_text[:MAX_USER_CHARS]
+        new_messages = [Message("user", user_text)]
+        history = list(history)
+        system = self.system_message()
+        params = self.settings.generation
+        answer = ""
+        for number in range(1, self.settings.max_llm_calls + 1):
+            history, trimmed = self._fit_context(system, history, new_messages, params)
+            if trimmed:
+                yield Notice(f"The conversation was too long for the model's context: the {trimmed} oldest "
+                             f"message{'s were' if trimmed != 1 else ' was'} left out.")
+            prompt = [system, *history, *new_messages]
+            try:
+                reply, usage, streamed = yield from self._call(prompt, params, stats, start)
+            except BackendError as exc:
+                yield AgentError(str(exc))
+                answer = f"Sorry, the model failed: {exc}"
+                break
+            stats.add(usage)
+            yield LLMCallFinished(number, reply, usage)
+            if streamed:
+                answer = reply
+                new_messages.append(Message("assistant", reply))
+                break
+            try:
+                calls = parse_tool_calls(reply)
+            except ToolCallParseError as exc:
+                calls, parse_error = None, exc
+            else:
+                parse_error = None
+            if calls == []:  # it opened like a call but is prose after all: show it as the answer
+                answer = reply.strip()
+                yield Token(answer)
+                new_messages.append(Message("assistant", reply))
+                break
+            last_call = number == self.settings.max_llm_calls
+            if parse_error is not None:
+                yield AgentError(f"The model wrote a malformed tool call ({parse_error.reason}).")
+                if last_call:
+                    answer = "Sorry, I could not form a valid tool call for that. Please rephrase your question."
+                    break
+                new_messages += [Message("assistant", reply), tool_result_message(
+                    {"error": f"Your function call could not be parsed: {parse_error.reason}. Answer in plain text, "
+                              "or call a function in the format [func_name(param=value)]."})]
+                continue
+            if last_call:
+                yield AgentError(f"The model asked for tools again, but this turn's budget of "
+                                 f"{self.settings.max_llm_calls} LLM calls is spent.")
+                answer = ("Sorry, I ran out of steps before I could answer (the limit is "
+                          f"{self.settings.max_llm_calls} model calls per turn).")
+                break
+            new_messages.append(Message("assistant", reply))
+            for result in (yield from self._run_tools(calls, stats)):
+                new_messages.append(tool_result_message(result))
+        if not new_messages or new_messages[-1].role != "assistant":
+            new_messages.append(Message("assistant", answer))
+        stats.total_s = time.perf_counter() - start
+        yield FinalAnswer(answer, stats, new_messages)
+
+    def _call(self, prompt: list[Message], params: GenerationParams, stats: TurnStats, start: float):
+        """Stream one LLM call. Prose is yielded token by token; a call is buffered. Returns (text, usage, streamed)."""
+        buffer, decision, usage = "", "undecided", None
+        for chunk in self.llm.stream(prompt, params):
+            if isinstance(chunk, Usage):
+                usage = chunk
+                continue
+            buffer += chunk
+            if decision == "undecided":
+                decision = classify_opening(buffer)
+                if decision == "prose":
+                    stats.time_to_first_token_s = time.perf_counter() - start
+                    yield Token(buffer.lstrip())
+            elif decision == "prose":
+                yield Token(chunk)
+        if decision == "undecided":  # the reply ended before it could be read either way
+            decision = "call" if buffer.strip() and parse_tool_calls_quiet(buffer) else "prose"
+            if decision == "prose" and buffer.strip():
+                stats.time_to_first_token_s = time.perf_counter() - start
+                yield Token(buffer.lstrip())
+        if usage is None:
+            raise BackendError(f"{getattr(self.llm, 'name', 'the model')} ended its reply without token usage")
+        if decision == "prose":
+            return buffer.strip(), usage, True
+        return buffer, usage, False
+
+    def _run_tools(self, calls: list[ToolCall], stats: TurnStats):
+        """Validate and run the calls of one reply (never an unvalidated one); returns their results in order."""
+        results, seen = [], {}
+        for index, call in enumerate(calls):
+            key = json.dumps([call.name, call.arguments], sort_keys=True, default=str)
+            if key in seen:  # the same call twice in one reply runs once
+                continue
+            yield ToolCallStarted(call, index)
+            errors = validate_call(call, self.specs)
+            if index >= self.settings.max_tool_calls:
+                result, duration = {"error": f"too many tool calls in one reply (limit "
+                                             f"{self.settings.max_tool_calls}); this one was not run"}, 0.0
+            elif errors:
+                result, duration = {"error": "; ".join(e.message for e in errors)}, 0.0
+            else:
+                result, duration = timed(self.tools[call.name], call.arguments)
+                stats.tool_calls += 1
+            seen[key] = result
+            results.append(result)
+            yield ToolCallFinished(call, index, result, duration, ok="error" not in result)
+        return results
+
+    def _fit_context(self, system: Message, history: list[Message], new: list[Message], params: GenerationParams):
+        """Drop the oldest history messages (whole exchanges) until the prompt plus the reply fits the context."""
+        budget = getattr(self.llm, "context_length", 0)
+        if not budget:
+            return history, 0
+        budget -= params.max_tokens
+        trimmed = 0
+        while history and self.llm.count_tokens([system, *history, *new]) > budget:
+            # Drop from the oldest message up to (not including) the next user message, so an exchange goes whole.
+            cut = next((i for i in range(1, len(history)) if history[i].role == "user"), len(history))
+            history, trimmed = history[cut:], trimmed + cut
+        return history, trimmed
+
+
+def parse_tool_calls_quiet(text: str) -> list[ToolCall]:
+    try:
+        return parse_tool_calls(text)
+    except ToolCallParseError:
+        return []
+
+
+def with_settings(agent: Agent, **changes) -> Agent:
+    """A copy of `agent` with some settings changed (the UI's per-request settings)."""
+    return Agent(agent.llm, list(agent.tools.values()), agent.mode.name, replace(agent.settings, **changes),
+                 agent.today)

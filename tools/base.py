@@ -1,0 +1,132 @@
+"""The `@tool` decorator: a typed, docstring'd Python function becomes a `Tool`.
+
+The JSON spec the model sees (name, description, parameters with `type: "dict"`, `required`, `properties`, `enum`,
+`default`) is generated from the signature and the docstring, in the style of Meta's Llama 3.2 docs and BFCL. The
+function is the one source of truth: there is no hand-written schema next to it that could drift.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import time
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, get_args, get_origin
+
+# Python annotation -> type name used in Llama 3.2 / BFCL function specs.
+_SPEC_TYPES: dict[Any, str] = {
+    str: "string",
+    int: "integer",
+    float: "float",
+    bool: "boolean",
+    list: "array",
+    tuple: "tuple",
+    dict: "dict",
+}
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A callable tool plus the JSON spec generated from its signature."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    function: Callable[..., Any] = field(repr=False, compare=False)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The function description shown to the model (key order as in Meta's docs)."""
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+    def __call__(self, **arguments: Any) -> Any:
+        return self.function(**arguments)
+
+    def run(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Run the tool; any exception becomes an `{"error": ...}` result instead of escaping into the chat."""
+        try:
+            result = self.function(**arguments)
+        except Exception as exc:  # a tool failure is a value the model and the user can read
+            return {"error": f"{self.name} failed: {type(exc).__name__}: {exc}"}
+        return result if isinstance(result, dict) else {"result": result}
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into (description, {arg: description})."""
+    doc = inspect.cleandoc(doc or "")
+    parts = re.split(r"^\s*(?:Args|Arguments|Parameters):\s*$", doc, maxsplit=1, flags=re.MULTILINE)
+    description = " ".join(parts[0].split())
+    arg_docs: dict[str, str] = {}
+    if len(parts) == 2:
+        current = None
+        for line in parts[1].splitlines():
+            if re.match(r"^\s*(Returns|Raises|Yields|Examples?):\s*$", line):
+                break
+            match = re.match(r"^\s*(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$", line)
+            if match:
+                current = match.group(1)
+                arg_docs[current] = match.group(2).strip()
+            elif current and line.strip():
+                arg_docs[current] += " " + line.strip()
+    return description, arg_docs
+
+
+def _property_for(annotation: Any, name: str, func_name: str) -> dict[str, Any]:
+    origin = get_origin(annotation)
+    if origin is Literal:
+        values = list(get_args(annotation))
+        kinds = {type(v) for v in values}
+        if len(kinds) != 1 or next(iter(kinds)) not in _SPEC_TYPES:
+            raise TypeError(f"{func_name}({name}): Literal values must share one simple type, got {values!r}")
+        return {"type": _SPEC_TYPES[next(iter(kinds))], "enum": values}
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        if len(inner) == 1:
+            return _property_for(inner[0], name, func_name)
+    base = origin or annotation
+    if base in _SPEC_TYPES:
+        return {"type": _SPEC_TYPES[base]}
+    raise TypeError(f"{func_name}({name}): unsupported annotation {annotation!r}; use str, int, float, bool, "
+                    "list, dict or Literal[...]")
+
+
+def tool(func: Callable[..., Any] | None = None, *, name: str | None = None):
+    """Turn a typed function with a Google-style docstring into a `Tool`.
+
+    Every parameter needs a type annotation and a line under `Args:`; parameters without a default are required.
+    """
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        description, arg_docs = _parse_docstring(f.__doc__ or "")
+        if not description:
+            raise TypeError(f"tool {f.__name__} needs a docstring: it is the description the model reads")
+        hints = typing.get_type_hints(f, include_extras=False)
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for param in inspect.signature(f).parameters.values():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise TypeError(f"tool {f.__name__}: *args/**kwargs cannot be described to a model")
+            if param.name not in hints:
+                raise TypeError(f"tool {f.__name__}: parameter {param.name!r} needs a type annotation")
+            if param.name not in arg_docs:
+                raise TypeError(f"tool {f.__name__}: document parameter {param.name!r} under 'Args:'")
+            prop = _property_for(hints[param.name], param.name, f.__name__)
+            prop["description"] = arg_docs[param.name]
+            if param.default is inspect.Parameter.empty:
+                required.append(param.name)
+            else:
+                prop["default"] = param.default
+            properties[param.name] = prop
+        parameters = {"type": "dict", "required": required, "properties": properties}
+        return Tool(name=name or f.__name__, description=description, parameters=parameters, function=f)
+
+    return wrap(func) if func is not None else wrap
+
+
+def timed(tool_: Tool, arguments: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """Run a tool and return (result, seconds taken)."""
+    start = time.perf_counter()
+    result = tool_.run(arguments)
+    return result, time.perf_counter() - start
