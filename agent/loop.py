@@ -49,10 +49,10 @@ _JSON_UNDECIDED = re.compile(r"\[?\s*\{\s*(?:[\"'][a-z]{0,4})?")
 def classify_opening(text: str) -> str:
     """Read the start of a reply: "call", "prose", or "undecided" (need more tokens)."""
     body = text.lstrip()
-    if not body or PYTHON_TAG.startswith(body):
-        return "undecided"
     if body.startswith(PYTHON_TAG):
         return "call"
+    if not body or PYTHON_TAG.startswith(body):
+        return "undecided"
     if body.startswith("`"):
         if "\n" not in body:
             return "undecided" if re.fullmatch(r"`{1,3}[\w-]*", body) else "prose"

@@ -94,7 +94,7 @@ class LlamaCppLLM:
             start = time.perf_counter()
             self._reset_counters()
             usage = Usage(prompt_tokens=len(tokens))
-            first = None
+            first, pieces = None, 0
             chunks = self.llama.create_completion(
                 tokens,
                 max_tokens=max_tokens,
@@ -106,6 +106,7 @@ class LlamaCppLLM:
             )
             for chunk in chunks:
                 text = chunk["choices"][0]["text"]
+                pieces += 1
                 if text:
                     if first is None:
                         first = time.perf_counter()
@@ -113,6 +114,8 @@ class LlamaCppLLM:
             usage.duration_s = time.perf_counter() - start
             usage.time_to_first_token_s = (first or time.perf_counter()) - start
             self._read_counters(usage)
+            # llama.cpp does not evaluate the last sampled token, so count what was streamed when that is more.
+            usage.completion_tokens = max(usage.completion_tokens, pieces)
         yield usage
 
     # llama.cpp's own counters: how many prompt tokens it really evaluated, and how long prefill and decode took.

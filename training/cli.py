@@ -1,0 +1,75 @@
+"""Command-line flags generated from a settings dataclass: one flag per field, its help text from the field metadata.
+
+    config = parse_config(DatasetConfig, description=__doc__)      # --out, --seed, --validation-size ...
+
+Supported field types: str, int, float, bool (--flag / --no-flag), Path, Literal[...] (choices) and `X | None`
+(the flag then also accepts "none").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Sequence, TypeVar
+
+T = TypeVar("T")
+
+
+def _converter(annotation: Any, name: str):
+    """(argparse type function, choices) for a field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"field {name!r}: only `X | None` unions can be flags, got {annotation!r}")
+        convert, choices = _converter(inner[0], name)
+
+        def optional(text: str):
+            return None if text.lower() in ("none", "null", "") else convert(text)
+
+        return optional, choices
+    if origin is Literal:
+        values = typing.get_args(annotation)
+        return type(values[0]), list(values)
+    if annotation in (str, int, float, Path):
+        return annotation, None
+    raise TypeError(f"field {name!r}: unsupported flag type {annotation!r}; use str, int, float, bool, Path, Literal")
+
+
+def config_parser(cls: type, description: str | None = None) -> argparse.ArgumentParser:
+    """An argparse parser with one flag per field of the dataclass `cls` (`--field-name`, help from metadata)."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        flags = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
+        help_text = f.metadata.get("help", "")
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        annotation = hints[f.name]
+        if annotation is bool:
+            parser.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
+                                help=f"{help_text} (default: {default})")
+            continue
+        convert, choices = _converter(annotation, f.name)
+        parser.add_argument(*flags, dest=f.name, type=convert, choices=choices, default=default, required=required,
+                            help=f"{help_text} (default: {default})" if not required else help_text)
+    return parser
+
+
+def parse_config(cls: type[T], argv: Sequence[str] | None = None, description: str | None = None) -> T:
+    """Parse command-line flags (`sys.argv[1:]` when argv is None) into an instance of the dataclass `cls`."""
+    namespace = config_parser(cls, description).parse_args(argv)
+    return cls(**vars(namespace))
