@@ -94,9 +94,13 @@ def metrics_by_category(results: Sequence[CaseResult]) -> dict[str, CategoryMetr
     groups: dict[str, list[CaseResult]] = {}
     for result in results:
         groups.setdefault(result.category, []).append(result)
-    for source in sorted({r.source for r in results}):
-        groups[f"{source}:{ALL}"] = [r for r in results if r.source == source]
-    out = {name: category_metrics(name, items) for name, items in sorted(groups.items())}
+    out: dict[str, CategoryMetrics] = {}
+    for prefix in sorted({name.split(":", 1)[0] for name in groups}):  # "bfcl", "gen": categories, then their total
+        members = sorted(name for name in groups if name.split(":", 1)[0] == prefix)
+        out.update((name, category_metrics(name, groups[name])) for name in members)
+        if len(members) > 1:
+            total = [r for name in members for r in groups[name]]
+            out[f"{prefix}:{ALL}"] = category_metrics(f"{prefix}:{ALL}", total)
     out[ALL] = category_metrics(ALL, results)
     return out
 

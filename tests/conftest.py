@@ -1,0 +1,24 @@
+"""Shared fixtures: the real embedded model (loaded once), and user directories isolated per test."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path, monkeypatch):
+    """Caches and artifacts go to tmp_path, never to the user's home or the repository."""
+    monkeypatch.setenv("TOOLS_CACHE_DIR", str(tmp_path / "tools-cache"))
+    monkeypatch.setenv("TRAINING_OUTPUT_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name in ("HF_TOKEN", "OPENAI_API_KEY", "JUDGE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def embedded_llm():
+    """SmolLM2-135M-Instruct through llama-cpp-python: the real model for end-to-end tests."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    from models.loader import load_llm
+
+    return load_llm("smollm2-135m", n_ctx=4096)
