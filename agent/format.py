@@ -25,7 +25,7 @@ MAX_CALLS = 32
 MAX_DEPTH = 20
 
 _CALL_OPENING = re.compile(r"\[\s*[A-Za-z_][\w.]*\s*\(")
-_BARE_CALL = re.compile(r"[A-Za-z_][\w.]*\s*\(.*\)\s*;?\s*", re.DOTALL)
+_BARE_CALL = re.compile(r"[A-Za-z_][\w.]*\((?:\s*[A-Za-z_]\w*\s*=.*)?\)\s*;?\s*", re.DOTALL)
 _JSON_OPENING = re.compile(r"[\[{]\s*[{\"']")
 _FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?\s*```$", re.DOTALL)
 

@@ -38,8 +38,8 @@ class AgentSettings:
 
 # ------------------------------------------------------------------------------------------- reading the opening
 
-_IDENT_SO_FAR = re.compile(r"[A-Za-z_][\w.]*")
-_IDENT_CALL = re.compile(r"[A-Za-z_][\w.]*\s*\(")
+_IDENT_SO_FAR = re.compile(r"[A-Za-z_][\w.]*(?:\(\s*(?:[A-Za-z_]\w*)?\s*)?")  # `get_weather(cit` could go either way
+_IDENT_CALL = re.compile(r"[A-Za-z_][\w.]*\((?:\s*[A-Za-z_]\w*\s*=|\s*\))")  # a bare call: `f(a=...` or `f()`
 _LIST_CALL = re.compile(r"\[\s*[A-Za-z_][\w.]*\s*\(")
 _LIST_UNDECIDED = re.compile(r"\[\s*(?:[A-Za-z_][\w.]*\s*)?")
 _JSON_CALL = re.compile(r"\[?\s*\{\s*[\"']name[\"']")

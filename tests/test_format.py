@@ -55,7 +55,8 @@ def test_several_json_calls_in_a_list():
 
 @pytest.mark.parametrize("text", [
     "", "   ", "The weather in Oslo is 5 degrees.", "[1, 2, 3] are numbers", "Sure! [Note] see below",
-    "{not json at all}", "Paris (France) is lovely.",
+    "{not json at all}", "Paris (France) is lovely.", "Confucius (551–479 BC) was a philosopher.",
+    "Ada Lovelace(1815–1852)",
 ])
 def test_prose_is_not_a_call(text):
     assert parse_tool_calls(text) == []

@@ -12,8 +12,9 @@ import argparse
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence, TypeVar
+from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -39,11 +40,11 @@ def _converter(annotation: Any, name: str):
     raise TypeError(f"field {name!r}: unsupported flag type {annotation!r}; use str, int, float, bool, Path, Literal")
 
 
-def config_parser(cls: type, description: str | None = None) -> argparse.ArgumentParser:
+def config_parser(cls: type, description: str | None = None, prog: str | None = None) -> argparse.ArgumentParser:
     """An argparse parser with one flag per field of the dataclass `cls` (`--field-name`, help from metadata)."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
-    parser = argparse.ArgumentParser(description=description,
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -56,7 +57,7 @@ def config_parser(cls: type, description: str | None = None) -> argparse.Argumen
         else:
             default = None
         flags = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
-        help_text = f.metadata.get("help", "")
+        help_text = f.metadata.get("help", "").replace("%", "%%")  # argparse %-formats help strings
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         annotation = hints[f.name]
         if annotation is bool:
@@ -69,7 +70,8 @@ def config_parser(cls: type, description: str | None = None) -> argparse.Argumen
     return parser
 
 
-def parse_config(cls: type[T], argv: Sequence[str] | None = None, description: str | None = None) -> T:
+def parse_config(cls: type[T], argv: Sequence[str] | None = None, description: str | None = None,
+                 prog: str | None = None) -> T:
     """Parse command-line flags (`sys.argv[1:]` when argv is None) into an instance of the dataclass `cls`."""
-    namespace = config_parser(cls, description).parse_args(argv)
+    namespace = config_parser(cls, description, prog).parse_args(argv)
     return cls(**vars(namespace))

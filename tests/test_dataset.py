@@ -1,0 +1,312 @@
+"""The synthetic function-calling dataset: verified samples, disjoint splits, determinism, and its grader."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from agent import Agent
+from agent.format import parse_tool_calls, validate_call
+from agent.prompts import MODES
+from tests.fakes import ScriptedLLM
+from tools import get_tools
+from training import dataset as D
+from training.cli import config_parser, parse_config
+
+SIZE = 900  # train 900, validation 90, test 120: every category in every split, built in about a second
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("funccall-data")
+    splits, stats = D.build(D.DatasetConfig(out=out, seed=0, size=SIZE))
+    D.write(splits, stats, out)
+    return out, {split: D.read_jsonl(out / f"{split}.jsonl") for split in D.SPLITS}, stats
+
+
+def all_samples(files):
+    return [sample for split in D.SPLITS for sample in files[split]]
+
+
+def target(sample) -> str:
+    return sample["messages"][-1]["content"]
+
+
+def ipython_results(sample) -> list[dict]:
+    return [json.loads(m["content"]) for m in sample["messages"] if m["role"] == "ipython"]
+
+
+# ------------------------------------------------------------------------------------------ verified samples
+
+def test_every_written_sample_passes_verification(built):
+    _, files, _ = built
+    for sample in all_samples(files):
+        expected = parse_tool_calls(target(sample))
+        assert D.verify_sample(sample, expected) == [], sample["id"]
+        assert D.grade_reply(sample, target(sample)) == [], sample["id"]
+
+
+def test_call_targets_validate_against_the_tools_of_their_mode_and_plain_targets_hold_no_call(built):
+    _, files, _ = built
+    calls_seen = 0
+    for sample in all_samples(files):
+        specs = D.mode_specs(sample["mode"])
+        calls = parse_tool_calls(target(sample))
+        if sample["category"] in ("weather_current", "weather_forecast", "wiki_lookup", "parallel_calls"):
+            assert calls, sample["id"]
+        if sample["category"] in ("no_tool", "missing_info", "answer", "answer_error"):
+            assert calls == [], sample["id"]
+        for call in calls:
+            assert call.name in MODES[sample["mode"]].tool_names
+            assert validate_call(call, specs) == []
+            calls_seen += 1
+    assert calls_seen > 300
+
+
+def test_system_prompts_are_the_ones_the_agent_sends(built):
+    _, files, _ = built
+    tools = get_tools()
+    for sample in files["test"][:60]:
+        day = re.search(r"Today Date: (\d+ \w+ \d{4})", sample["messages"][0]["content"]).group(1)
+        agent = Agent(ScriptedLLM([]), tools, sample["mode"], today=dt.datetime.strptime(day, "%d %B %Y").date())
+        assert sample["messages"][0]["content"] == agent.system_message().content
+
+
+def test_answer_turns_state_the_numbers_and_names_of_their_tool_results(built):
+    _, files, _ = built
+    answers = [s for s in all_samples(files) if s["category"] == "answer"]
+    assert answers
+    for sample in answers:
+        results = json.dumps(ipython_results(sample), ensure_ascii=False)
+        numbers = {float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", results)}
+        assert sample["must_mention"], sample["id"]
+        for value in sample["must_mention"]:
+            if re.fullmatch(r"-?\d+(?:\.\d+)?", value):
+                assert float(value) in numbers, (sample["id"], value)  # the number comes from the tool result
+            else:
+                assert value.casefold() in results.casefold(), (sample["id"], value)
+            assert D.mentions(target(sample), value)
+
+
+def test_error_answers_name_the_place_or_topic_and_invent_no_temperature(built):
+    _, files, _ = built
+    errors = [s for s in all_samples(files) if s["category"] == "answer_error"]
+    assert errors
+    for sample in errors:
+        result = ipython_results(sample)[-1]
+        assert "error" in result or result.get("ambiguous") is True
+        assert "°" not in target(sample)
+        assert sample["must_mention"][0] in target(sample)
+
+
+def test_restraint_share_is_between_35_and_40_percent_of_every_split(built):
+    _, _, stats = built
+    for split in D.SPLITS:
+        assert 0.35 <= stats["splits"][split]["no_tool_share"] <= 0.40
+
+
+def test_every_category_appears_in_every_split(built):
+    _, files, _ = built
+    for split in D.SPLITS:
+        assert set(Counter(s["category"] for s in files[split])) == set(D.CATEGORY_SHARES)
+
+
+# ------------------------------------------------------------------------------------------------- splits
+
+def test_splits_share_no_phrasing_template_and_no_entity(built):
+    _, files, _ = built
+    templates = {split: {t for s in files[split] for t in s["templates"]} for split in D.SPLITS}
+    entities = {split: {e for s in files[split] for e in s["entities"]} for split in D.SPLITS}
+    for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
+        assert not templates[a] & templates[b], (a, b)
+        assert not entities[a] & entities[b], (a, b)
+    assert len(entities["test"]) >= 20 and len(templates["test"]) >= 40  # the test set is not a handful of items
+
+
+def test_no_place_or_topic_called_in_one_split_is_called_in_another(built):
+    _, files, _ = built
+
+    def arguments(split):
+        values = set()
+        for sample in files[split]:
+            for message in sample["messages"]:
+                if message["role"] == "assistant":
+                    values |= {str(v).casefold() for call in parse_tool_calls(message["content"])
+                               for k, v in call.arguments.items() if k in ("location", "query")}
+        return values
+
+    seen = {split: arguments(split) for split in D.SPLITS}
+    assert not seen["test"] & (seen["train"] | seen["validation"])
+    assert not seen["validation"] & seen["train"]
+
+
+def test_follow_ups_hold_both_new_calls_and_plain_answers_after_a_tool_turn(built):
+    _, files, _ = built
+    follow_ups = [s for s in files["train"] if s["category"] == "follow_up"]
+    kinds = Counter(bool(parse_tool_calls(target(s))) for s in follow_ups)
+    assert kinds[True] > 20 and kinds[False] > 20
+    assert any(m["role"] == "ipython" for s in follow_ups for m in s["messages"])
+
+
+def test_held_out_pools_do_not_depend_on_the_seed(built):
+    _, files, _ = built
+    pools = D.split_pools()["test"]
+    test_cities = {f"city:{c.name}" for c in pools.cities}
+    other_splits, _ = D.build_split("test", 80, seed=7)
+    for sample in files["test"] + other_splits:
+        assert {e for e in sample["entities"] if e.startswith("city:")} <= test_cities
+
+
+def test_the_test_split_has_cities_from_several_continents(built):
+    pools = D.split_pools()
+    continents = {c.continent for c in pools["test"].cities}
+    assert len(continents) >= 5, continents
+
+
+# ------------------------------------------------------------------------------------------- determinism
+
+def _build_bytes(tmp_path, seed: int) -> dict[str, bytes]:
+    out = tmp_path / f"seed-{seed}-{len(list(tmp_path.iterdir()))}"
+    D.main(["--out", str(out), "--seed", str(seed), "--size", "200"])
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_the_same_seed_writes_the_same_bytes(tmp_path, capsys):
+    first, second = _build_bytes(tmp_path, 3), _build_bytes(tmp_path, 3)
+    assert set(first) == {"train.jsonl", "validation.jsonl", "test.jsonl", "stats.json"}
+    assert first == second
+
+
+def test_another_seed_writes_other_samples(tmp_path, capsys):
+    first, other = _build_bytes(tmp_path, 3), _build_bytes(tmp_path, 4)
+    for name in ("train.jsonl", "validation.jsonl", "test.jsonl"):
+        assert first[name] != other[name]
+
+
+# ---------------------------------------------------------------------------------------- files and stats
+
+def test_stats_count_exactly_what_the_files_hold(built):
+    out, files, _ = built
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    for split in D.SPLITS:
+        samples = files[split]
+        numbers = stats["splits"][split]
+        assert numbers["samples"] == len(samples) == stats["sizes"][split]
+        assert numbers["categories"] == dict(sorted(Counter(s["category"] for s in samples).items()))
+        assert numbers["modes"] == dict(sorted(Counter(s["mode"] for s in samples).items()))
+        calls = sum(bool(parse_tool_calls(target(s))) for s in samples)
+        assert numbers["targets"] == {"call": calls, "text": len(samples) - calls}
+        assert all(s["split"] == split and s["id"].startswith(split) for s in samples)
+    assert stats["sizes"] == {"train": SIZE, "validation": SIZE // 10, "test": SIZE * 2 // 15}
+
+
+def test_files_load_with_hugging_face_datasets(built, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    out, files, _ = built
+    loaded = datasets.load_dataset("json", data_files={s: str(out / f"{s}.jsonl") for s in D.SPLITS},
+                                   cache_dir=str(tmp_path / "hf-cache"))
+    for split in D.SPLITS:
+        assert loaded[split].num_rows == len(files[split])
+    first = loaded["train"][0]
+    assert first["messages"][0]["role"] == "system" and first["messages"][-1]["role"] == "assistant"
+    assert first["messages"] == files["train"][0]["messages"]
+
+
+def test_prompt_completion_puts_only_the_target_in_the_completion(built):
+    _, files, _ = built
+    sample = next(s for s in files["train"] if s["category"] == "answer")
+    pair = D.to_prompt_completion(sample)
+    assert pair == {"prompt": sample["messages"][:-1], "completion": [sample["messages"][-1]]}
+    assert pair["prompt"][-1]["role"] == "ipython" and pair["completion"][0]["role"] == "assistant"
+    assert sample["messages"][-1] in pair["completion"] and sample["messages"][-1] not in pair["prompt"]
+
+
+# ------------------------------------------------------------------------------- the grader can say no
+
+def test_a_call_to_the_wrong_place_or_no_call_at_all_is_graded_wrong(built):
+    _, files, _ = built
+    sample = next(s for s in files["test"] if s["category"] == "weather_current")
+    assert D.grade_reply(sample, '[get_current_weather(location="Atlantis")]')
+    assert D.grade_reply(sample, "It is sunny.") == ["answered in plain text where a tool call was expected"]
+    assert D.grade_reply(sample, '[get_current_weather(city="Oslo")]')  # unknown argument
+    assert D.grade_reply(sample, "[get_current_weather(location=") [0].startswith("malformed")
+
+
+def test_lenient_grading_fills_defaults_and_ignores_case(built):
+    _, files, _ = built
+    sample = next(s for s in files["test"] if s["category"] == "weather_current"
+                  and "unit=" not in target(s))
+    call = parse_tool_calls(target(sample))[0]
+    lower = f'[get_current_weather(location="{call.arguments["location"].lower()}", unit="celsius")]'
+    assert D.grade_reply(sample, lower) == []
+    assert D.grade_reply(sample, lower, strict=True) != []
+
+
+def test_a_plain_answer_that_calls_or_drops_the_numbers_is_graded_wrong(built):
+    _, files, _ = built
+    chat = next(s for s in files["test"] if s["category"] == "no_tool")
+    assert D.grade_reply(chat, '[search_wikipedia(query="anything")]')
+    assert D.grade_reply(chat, "Confucius (551–479 BC) was a philosopher.")  # the agent would not stream it
+    answer = next(s for s in files["test"] if s["category"] == "answer")
+    assert D.grade_reply(answer, "The weather is nice.")
+    error = next(s for s in files["test"] if s["category"] == "answer_error" and "°" in s["must_not_mention"])
+    invented = f"It's 21 °C in {error['must_mention'][0]}."
+    assert any("no tool result supports" in p for p in D.grade_reply(error, invented))
+
+
+def test_verification_rejects_a_target_that_does_not_fit_the_tools(built):
+    _, files, _ = built
+    sample = json.loads(json.dumps(next(s for s in files["train"] if s["category"] == "weather_forecast")))
+    intended = parse_tool_calls(target(sample))
+    sample["messages"][-1]["content"] = target(sample).replace("location=", "place=")
+    assert any("unknown argument" in p for p in D.verify_sample(sample, intended))
+    sample["messages"][-1]["content"] = '[get_weather_forecast(location="Nowhere")]'
+    assert any("differ from the expected" in p for p in D.verify_sample(sample, intended))
+
+
+def test_mentions_matches_numbers_as_written_or_rounded_but_not_inside_other_numbers():
+    assert D.mentions("It's 3.2 °C in Oslo", "3.2")
+    assert D.mentions("about 3 °C", "3.2")
+    assert not D.mentions("13 °C", "3")
+    assert not D.mentions("-3 °C", "3")
+    assert D.mentions("−4.5 °C", "-4.5")
+    assert D.mentions("Sunny in OSLO", "Oslo")
+
+
+# -------------------------------------------------------------------------------------------- the config
+
+def test_dataset_flags_are_generated_from_the_config_with_help_text(tmp_path):
+    parser = config_parser(D.DatasetConfig)
+    flags = {a.dest: a for a in parser._actions if a.dest != "help"}
+    assert set(flags) == {"out", "seed", "size", "validation_size", "test_size"}
+    assert all(a.help for a in flags.values())
+    config = parse_config(D.DatasetConfig, ["--out", str(tmp_path), "--size", "50", "--test-size", "none"])
+    assert config.out == tmp_path and config.size == 50 and config.test_size is None
+    assert config.split_sizes() == {"train": 50, "validation": 5, "test": 6}
+
+
+def test_default_output_dir_follows_the_training_output_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRAINING_OUTPUT_DIR", str(tmp_path))
+    assert D.DatasetConfig().out == tmp_path / "funccall" / "data"
+
+
+def test_config_parser_turns_bools_literals_and_optionals_into_flags():
+    @dataclass
+    class Example:
+        rate: float = field(default=0.1, metadata={"help": "Learning rate, in %."})
+        mode: Literal["weather", "wiki"] = field(default="wiki", metadata={"help": "Which mode."})
+        packing: bool = field(default=True, metadata={"help": "Pack samples."})
+        limit: int | None = field(default=None, metadata={"help": "At most this many."})
+
+    assert parse_config(Example, []) == Example()
+    parsed = parse_config(Example, ["--rate", "2e-4", "--mode", "weather", "--no-packing", "--limit", "7"])
+    assert parsed == Example(rate=2e-4, mode="weather", packing=False, limit=7)
+    with pytest.raises(SystemExit):
+        parse_config(Example, ["--mode", "chat"])
+    assert "in %" in config_parser(Example).format_help()

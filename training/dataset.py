@@ -1,0 +1,387 @@
+"""The synthetic function-calling dataset: built from the project's own tools and prompts, verified, split.
+
+    python -m training.dataset --out runs/funccall/data --seed 0 [--size 3000]
+
+Writes `train.jsonl`, `validation.jsonl`, `test.jsonl` (one sample a line) and `stats.json` (counts per category,
+mode and target kind, samples dropped and why). A sample is
+
+    {"id", "category", "split", "mode", "templates", "entities", "must_mention", "must_not_mention",
+     "messages": [{"role": "system"|"user"|"assistant"|"ipython", "content": ...}, ...]}
+
+The messages are exactly what the agent sends the model: the mode's system prompt with a date, the user's words,
+tool calls as `format_tool_calls` prints them, tool results as `tool_result_message` writes them. The last message is
+the target. Every sample is verified before it is written (the calls parse, validate against the mode's tools and are
+the intended ones; plain answers contain no call and mention the values of the tool results they rest on), and
+`grade_reply` applies the same checks to a model's reply, so training and evaluation share one scorer.
+
+Splits are disjoint by phrasing template and by entity (cities, Wikipedia topics, ...): the test set asks about
+places and topics, in words, that training never saw. Which ones are held out is fixed (a hash of their names), so
+every seed tests on the same ground.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import random
+import re
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+from agent.format import ToolCall, ToolCallParseError, format_tool_calls, parse_tool_calls, validate_call
+from agent.messages import Message
+from agent.prompts import MODES, mode_system_prompt
+from training import dataset_templates as T
+from training.dataset_builders import Ctx, NoChoice, Pools, fmt, load_cities, load_qa, load_topics
+from training.dataset_categories import CATEGORIES
+
+SPLITS = ("train", "validation", "test")
+# Shares of each split; no_tool + missing_info (+ the plain follow-ups) teach restraint.
+CATEGORY_SHARES = {
+    "weather_current": 0.13, "weather_forecast": 0.10, "wiki_lookup": 0.10, "parallel_calls": 0.05,
+    "no_tool": 0.30, "missing_info": 0.07, "answer": 0.12, "answer_error": 0.04, "follow_up": 0.09,
+}
+HELD_OUT = {"test": 0.15, "validation": 0.10}  # of every group of templates and entities
+FIRST_DAY, LAST_DAY = dt.date(2024, 1, 1), dt.date(2027, 12, 31)  # the "Today Date" of the system prompts
+
+
+def default_output_dir() -> Path:
+    """Where training artifacts go: $TRAINING_OUTPUT_DIR, else runs/ in the working directory."""
+    return Path(os.environ.get("TRAINING_OUTPUT_DIR") or "runs")
+
+
+@dataclass
+class DatasetConfig:
+    """Settings of `python -m training.dataset`."""
+
+    out: Path = field(default_factory=lambda: default_output_dir() / "funccall" / "data", metadata={
+        "help": "Directory for the JSONL splits and stats.json ($TRAINING_OUTPUT_DIR/funccall/data, default "
+                "runs/funccall/data)."})
+    seed: int = field(default=0, metadata={"help": "Random seed: the same seed writes the same bytes."})
+    size: int = field(default=3000, metadata={"help": "Number of training samples."})
+    validation_size: int | None = field(default=None, metadata={"help": "Validation samples (default: size / 10)."})
+    test_size: int | None = field(default=None, metadata={"help": "Test samples (default: size * 2 / 15)."})
+
+    def split_sizes(self) -> dict[str, int]:
+        validation = self.size // 10 if self.validation_size is None else self.validation_size
+        test = self.size * 2 // 15 if self.test_size is None else self.test_size
+        return {"train": self.size, "validation": validation, "test": test}
+
+
+# --------------------------------------------------------------------------------------------------- splits
+
+def template_banks() -> dict[str, list[T.Template]]:
+    """Every phrasing bank the builders draw from, by name."""
+    return {
+        "current": [t for t in T.CURRENT + T.FOREIGN if not t.forecast],
+        "forecast": T.FORECAST + [t for t in T.FOREIGN if t.forecast],
+        "parallel": T.PARALLEL, "wiki_person": T.WIKI_PERSON, "wiki_other": T.WIKI_OTHER,
+        "wiki_casual": T.WIKI_CASUAL, "wiki_foreign": T.WIKI_FOREIGN, "missing_weather": T.MISSING_WEATHER,
+        "missing_wiki": T.MISSING_WIKI, "meta": T.META, "generated": T.GENERATED,
+        "fu_city": T.FOLLOW_OTHER_CITY, "fu_tomorrow": T.FOLLOW_TOMORROW, "fu_unit": T.FOLLOW_UNIT,
+        "fu_thanks": T.FOLLOW_THANKS, "fu_umbrella": T.FOLLOW_UMBRELLA, "fu_clarify": T.FOLLOW_CLARIFY,
+        "fu_topic": T.FOLLOW_CLARIFY_WIKI, "fu_wiki": T.FOLLOW_WIKI,
+    }
+
+
+def held_out_splits(groups: dict[str, list[str]], salt: str) -> dict[str, str]:
+    """key -> split. In each group of 3 or more, about 15% of the keys go to test and 10% to validation.
+
+    The order is a hash of the key, not the seed, so the held-out sets stay the same across seeds and releases.
+    """
+    assigned = {}
+    for keys in groups.values():
+        ordered = sorted(keys, key=lambda k: hashlib.sha256(f"{salt}:{k}".encode()).hexdigest())
+        n = len(ordered)
+        n_test = max(1, round(n * HELD_OUT["test"])) if n >= 3 else 0
+        n_val = max(1, round(n * HELD_OUT["validation"])) if n >= 3 else 0
+        for index, key in enumerate(ordered):
+            assigned[key] = "test" if index < n_test else "validation" if index < n_test + n_val else "train"
+    return assigned
+
+
+def _grouped(items: Iterable, key, group) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = defaultdict(list)
+    for item in items:
+        groups[group(item)].append(key(item))
+    return groups
+
+
+@cache
+def split_pools() -> dict[str, Pools]:
+    """The templates and entities each split may use (disjoint across splits)."""
+    banks = template_banks()
+    all_templates = [t for bank in banks.values() for t in bank]
+    ids = [t.id for t in all_templates] + [q.id for q in load_qa()]
+    duplicated = [i for i, n in Counter(ids).items() if n > 1]
+    assert not duplicated, f"template ids must be unique: {duplicated}"
+    template_split = held_out_splits(_grouped(all_templates, lambda t: t.id, lambda t: t.group), "template")
+    template_split |= held_out_splits(_grouped(load_qa(), lambda q: q.id, lambda q: q.kind), "qa")
+    city_split = held_out_splits(_grouped(load_cities(), lambda c: c.name, lambda c: c.continent), "city")
+    topic_split = held_out_splits(_grouped(load_topics(), lambda t: t.title, lambda t: t.kind), "wiki")
+    fake_split = held_out_splits({"all": T.FAKE_PLACES}, "fake")
+    unknown_split = held_out_splits(_grouped(T.UNKNOWN_TOPICS, lambda u: u[0], lambda u: str(u[2])), "unknown")
+    ambiguous_split = held_out_splits({"all": list(T.AMBIGUOUS)}, "ambiguous")
+    return {split: Pools(
+        cities=[c for c in load_cities() if city_split[c.name] == split],
+        topics=[t for t in load_topics() if topic_split[t.title] == split],
+        qa=[q for q in load_qa() if template_split[q.id] == split],
+        fake_places=[p for p in T.FAKE_PLACES if fake_split[p] == split],
+        unknown_topics=[u for u in T.UNKNOWN_TOPICS if unknown_split[u[0]] == split],
+        ambiguous=[a for a in T.AMBIGUOUS if ambiguous_split[a] == split],
+        templates={name: [t for t in bank if template_split[t.id] == split] for name, bank in banks.items()},
+    ) for split in SPLITS}
+
+
+# ------------------------------------------------------------------------------------------------- samples
+
+@cache
+def mode_specs(mode: str) -> dict[str, dict]:
+    """{name: spec} of the tools a mode offers, in the mode's order (as `Agent.specs`)."""
+    from tools import ALL_TOOLS
+
+    return {name: ALL_TOOLS[name].spec for name in MODES[mode].tool_names}
+
+
+@lru_cache(maxsize=4096)
+def system_prompt(mode: str, today: dt.date) -> str:
+    return mode_system_prompt(mode, list(mode_specs(mode).values()), today=today)
+
+
+def make_sample(draft, split: str, today: dt.date) -> dict[str, Any]:
+    messages = [Message("system", system_prompt(draft.mode, today)), *draft.messages]
+    return {"id": "", "category": draft.category, "split": split, "mode": draft.mode,
+            "templates": list(draft.templates), "entities": list(draft.entities),
+            "must_mention": list(draft.must_mention), "must_not_mention": list(draft.must_not_mention),
+            "messages": [m.to_dict() for m in messages]}
+
+
+def to_prompt_completion(sample: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """A sample as TRL's conversational prompt-completion pair: the loss falls on the target message only."""
+    messages = sample["messages"]
+    return {"prompt": messages[:-1], "completion": [messages[-1]]}
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# -------------------------------------------------------------------------------------------- verification
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_UNFILLED_SLOT = re.compile(r"\{[a-z_][a-z_0-9]*\}")
+
+
+def mentions(text: str, value: str) -> bool:
+    """Does the text state this value? Numbers match as written, to one decimal or rounded; words ignore case."""
+    text = text.replace("\u2212", "-")
+    if not _NUMBER.fullmatch(value):
+        return value.casefold() in text.casefold()
+    number = float(value)
+    forms = {value, fmt(number), str(round(number))}
+    before = r"(?<![\d.])" if number < 0 else r"(?<![\d.\-])"
+    return any(re.search(before + re.escape(form) + r"(?!\d|\.\d)", text) for form in forms)
+
+
+def _normalised(call: ToolCall, specs: dict[str, dict]) -> str:
+    """A call with defaults filled in and strings case-folded, for lenient comparison."""
+    properties = (specs.get(call.name, {}).get("parameters") or {}).get("properties") or {}
+    arguments = {k: p["default"] for k, p in properties.items() if "default" in p}
+    arguments.update(call.arguments)
+    arguments = {k: " ".join(v.split()).casefold() if isinstance(v, str) else v for k, v in arguments.items()}
+    return json.dumps([call.name, arguments], sort_keys=True, ensure_ascii=False)
+
+
+def calls_match(expected: Sequence[ToolCall], actual: Sequence[ToolCall], specs: dict[str, dict],
+                strict: bool = False) -> bool:
+    """Same calls? Strict: identical, in order. Lenient: same multiset once defaults are filled and case ignored."""
+    if strict:
+        return list(expected) == list(actual)
+    return sorted(_normalised(c, specs) for c in expected) == sorted(_normalised(c, specs) for c in actual)
+
+
+def grade_reply(sample: dict[str, Any], reply: str, expected_calls: Sequence[ToolCall] | None = None,
+                strict: bool = False) -> list[str]:
+    """What is wrong with `reply` as the answer to this sample's prompt ([] = correct). Used to verify the targets
+    (strict) and to score a model's replies (lenient: defaults filled in, case and call order ignored)."""
+    from agent.loop import classify_opening
+
+    specs = mode_specs(sample["mode"])
+    if expected_calls is None:
+        expected_calls = parse_tool_calls(sample["messages"][-1]["content"])
+    try:
+        calls = parse_tool_calls(reply)
+    except ToolCallParseError as exc:
+        return [f"malformed tool call: {exc.reason}"]
+    if expected_calls:
+        if not calls:
+            return ["answered in plain text where a tool call was expected"]
+        problems = [error.message for call in calls for error in validate_call(call, specs)]
+        if not calls_match(expected_calls, calls, specs, strict):
+            problems.append(f"calls {format_tool_calls(calls)} differ from the expected "
+                            f"{format_tool_calls(expected_calls)}")
+        if strict and reply != format_tool_calls(expected_calls):
+            problems.append("target is not in the canonical call format")
+        return problems
+    if calls:
+        return [f"called {format_tool_calls(calls)} where a plain-text answer was expected"]
+    if not reply.strip():
+        return ["empty answer"]
+    problems = []
+    if classify_opening(reply) != "prose":
+        problems.append("opens like a tool call: the agent would not stream it as an answer")
+    problems += [f"does not mention {value!r}" for value in sample.get("must_mention", [])
+                 if not mentions(reply, value)]
+    problems += [f"mentions {value!r}, which no tool result supports"
+                 for value in sample.get("must_not_mention", []) if value in reply]
+    return problems
+
+
+def verify_sample(sample: dict[str, Any], expected_calls: Sequence[ToolCall]) -> list[str]:
+    """APIGen-style checks of a generated sample: format, then execution-consistency, then the target itself."""
+    messages = sample["messages"]
+    problems = []
+    if messages[0]["role"] != "system" or messages[-1]["role"] != "assistant" or len(messages) < 3:
+        problems.append("a sample runs system, user ..., assistant target")
+    if messages[-2]["role"] not in ("user", "ipython"):
+        problems.append("the target must answer a user message or tool results")
+    for index, message in enumerate(messages):
+        Message.from_dict(message)  # a bad role raises here: that is a generator bug, not a sample to drop
+        if not message["content"].strip():
+            problems.append(f"message {index} is empty")
+        if message["role"] in ("user", "assistant") and _UNFILLED_SLOT.search(message["content"]):
+            problems.append(f"message {index} has an unfilled template slot")
+        if message["role"] == "ipython" and not isinstance(json.loads(message["content"]), dict):
+            problems.append(f"message {index}: a tool result is a JSON object")
+    for index, message in enumerate(messages[1:-1], 1):  # the history must be one the agent could have recorded
+        if message["role"] != "assistant":
+            continue
+        results = 0
+        while index + 1 + results < len(messages) and messages[index + 1 + results]["role"] == "ipython":
+            results += 1
+        if results:  # a call the agent ran: valid, one result per call
+            try:
+                history_calls = parse_tool_calls(message["content"])
+            except ToolCallParseError:
+                history_calls = []
+            if not history_calls or any(validate_call(c, mode_specs(sample["mode"])) for c in history_calls):
+                problems.append(f"message {index} holds an invalid call")
+            elif results != len(history_calls):
+                problems.append(f"message {index}: {len(history_calls)} calls but {results} results")
+        elif grade_reply({**sample, "must_mention": [], "must_not_mention": []}, message["content"], []):
+            problems.append(f"message {index}: an earlier answer that is not plain prose")
+    return problems + grade_reply(sample, messages[-1]["content"], expected_calls, strict=True)
+
+
+# ------------------------------------------------------------------------------------------------ building
+
+def category_counts(total: int) -> dict[str, int]:
+    """Samples per category for a split of `total`: the shares, rounded by largest remainder to sum to `total`."""
+    counts = {name: int(total * share) for name, share in CATEGORY_SHARES.items()}
+    by_remainder = sorted(CATEGORY_SHARES, key=lambda n: -(total * CATEGORY_SHARES[n] % 1))
+    for name in by_remainder[: total - sum(counts.values())]:
+        counts[name] += 1
+    return counts
+
+
+def random_day(rng: random.Random) -> dt.date:
+    return FIRST_DAY + dt.timedelta(days=rng.randint(0, (LAST_DAY - FIRST_DAY).days))
+
+
+def build_split(split: str, size: int, seed: int) -> tuple[list[dict], dict[str, Any]]:
+    """Generate, verify and deduplicate one split; returns (samples, its stats)."""
+    pools = split_pools()[split]
+    samples, seen = [], set()
+    dropped: Counter = Counter()
+    shortfall = {}
+    for category, count in category_counts(size).items():
+        rng = random.Random(f"{seed}/{split}/{category}")
+        kept, attempts = 0, 0
+        while kept < count and attempts < count * 20 + 50:
+            attempts += 1
+            today = random_day(rng)
+            try:
+                draft = CATEGORIES[category](Ctx(rng, today, pools))
+            except (NoChoice, IndexError) as exc:  # IndexError: rng.choice on an empty pool
+                dropped[f"{category}: nothing fits ({type(exc).__name__})"] += 1
+                continue
+            sample = make_sample(draft, split, today)
+            problems = verify_sample(sample, draft.expected_calls)
+            if problems:
+                dropped[f"{category}: {problems[0]}"] += 1
+                continue
+            key = json.dumps([sample["mode"], sample["messages"][1:]], ensure_ascii=False)
+            if key in seen:
+                dropped[f"{category}: duplicate"] += 1
+                continue
+            seen.add(key)
+            samples.append(sample)
+            kept += 1
+        if kept < count:
+            shortfall[category] = count - kept
+    random.Random(f"{seed}/{split}/order").shuffle(samples)
+    for index, sample in enumerate(samples):
+        sample["id"] = f"{split}-{index:05d}"
+    return samples, split_stats(samples, dropped, shortfall)
+
+
+def split_stats(samples: list[dict], dropped: Counter, shortfall: dict[str, int]) -> dict[str, Any]:
+    def count(key) -> dict[str, int]:
+        return dict(sorted(Counter(key(s) for s in samples).items()))
+
+    text_targets = sum(not parse_tool_calls(s["messages"][-1]["content"]) for s in samples)
+    restraint = sum(s["category"] in ("no_tool", "missing_info") for s in samples)
+    return {
+        "samples": len(samples),
+        "categories": count(lambda s: s["category"]),
+        "modes": count(lambda s: s["mode"]),
+        "targets": {"call": len(samples) - text_targets, "text": text_targets},
+        "no_tool_share": round(restraint / max(1, len(samples)), 3),
+        "template_groups": count(lambda s: s["templates"][0].rsplit(".", 1)[0] if s["templates"] else "none"),
+        "distinct_templates": len({t for s in samples for t in s["templates"]}),
+        "distinct_entities": len({e for s in samples for e in s["entities"]}),
+        "dropped": dict(sorted(dropped.items())),
+        "shortfall": shortfall,
+    }
+
+
+def build(config: DatasetConfig) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+    splits, stats = {}, {"seed": config.seed, "sizes": config.split_sizes(), "splits": {}}
+    for split, size in config.split_sizes().items():
+        splits[split], stats["splits"][split] = build_split(split, size, config.seed)
+    return splits, stats
+
+
+def write(splits: dict[str, list[dict]], stats: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for split, samples in splits.items():
+        lines = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+        (out / f"{split}.jsonl").write_text(lines, encoding="utf-8")
+    # stats.json is written last: its presence means the splits beside it are complete.
+    (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from training.cli import parse_config
+
+    config = parse_config(DatasetConfig, argv, description=__doc__, prog="python -m training.dataset")
+    splits, stats = build(config)
+    write(splits, stats, config.out)  # stats hold the seed and sizes, not the path: same seed, same bytes
+    for split, numbers in stats["splits"].items():
+        categories = ", ".join(f"{k} {v}" for k, v in numbers["categories"].items())
+        print(f"{split}: {numbers['samples']} samples ({categories}); no-tool share {numbers['no_tool_share']}")
+        if numbers["shortfall"]:
+            print(f"  warning: could not fill {numbers['shortfall']} (pools too small for this size)", file=sys.stderr)
+    print(f"wrote {config.out}/{{train,validation,test}}.jsonl and stats.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

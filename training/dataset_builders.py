@@ -1,0 +1,492 @@
+"""Building blocks of the synthetic function-calling dataset: entities, simulated tool results, answers, user turns.
+
+A turn picks a phrasing template and entities from the split's own pools, simulates what the project's tools return
+(the result dicts have the exact shape of `tools/weather.py` and `tools/wiki.py`, with plausible values for the place,
+season and date), and writes the conversation the agent would record, answer included. `dataset_categories.py` cuts
+turns into drafts (the target last); `dataset.py` wraps drafts into samples, verifies them and writes the splits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import random
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
+
+from agent.format import ToolCall, format_tool_calls
+from agent.messages import Message, tool_result_message
+from training import dataset_templates as T
+from training.dataset_templates import Template
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+# ------------------------------------------------------------------------------------------------- entities
+
+@dataclass(frozen=True)
+class City:
+    name: str
+    country: str
+    region: str
+    timezone: str
+    continent: str
+    mean_c: float  # annual mean temperature
+    amplitude_c: float  # half the gap between the warmest and the coldest month
+    southern: bool
+    spellings: tuple[str, ...]  # other ways users write it (misspellings, local names)
+
+    @property
+    def label(self) -> str:
+        """How the weather tool names the place it found: "Paris, Île-de-France, France"."""
+        return ", ".join([self.name] + [p for p in (self.region, self.country) if p and p != self.name])
+
+
+@dataclass(frozen=True)
+class Topic:
+    title: str
+    kind: str  # person | place | thing | event
+    summary: str
+    query: str  # what the search_wikipedia call asks for
+    mention: str  # how a user names it inside a sentence
+
+    @property
+    def name(self) -> str:
+        return self.title if self.kind == "person" else self.mention
+
+
+@dataclass(frozen=True)
+class QA:
+    id: str
+    kind: str
+    question: str
+    answer: str
+    modes: tuple[str, ...]
+
+
+@cache
+def load_cities() -> tuple[City, ...]:
+    cities = []
+    for line in (DATA_DIR / "cities.tsv").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, country, region, tz, continent, mean, amplitude, hemisphere, spellings = line.split("\t")
+        cities.append(City(name, country, region, tz, continent, float(mean), float(amplitude), hemisphere == "S",
+                           tuple(s for s in spellings.split("|") if s)))
+    return tuple(cities)
+
+
+@cache
+def load_topics() -> tuple[Topic, ...]:
+    topics = []
+    for line in (DATA_DIR / "wiki_topics.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            topics.append(Topic(row["title"], row["kind"], row["summary"], row.get("query", row["title"]),
+                                row.get("mention", row["title"])))
+    return tuple(topics)
+
+
+@cache
+def load_qa() -> tuple[QA, ...]:
+    items = []
+    for line in (DATA_DIR / "no_tool_qa.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            items.append(QA(f"qa.{row['kind']}.{row['id'].replace('.', '_')}", row["kind"], row["question"],
+                            row["answer"], tuple(row.get("modes", ("weather", "wiki", "all", "chat")))))
+    return tuple(items)
+
+
+# ----------------------------------------------------------------------------------------------- the drafts
+
+@dataclass
+class Pools:
+    """What one split may use: its own entities and phrasing templates."""
+
+    cities: list[City]
+    topics: list[Topic]
+    qa: list[QA]
+    fake_places: list[str]
+    unknown_topics: list[tuple[str, str, bool]]
+    ambiguous: list[str]
+    templates: dict[str, list[Template]]  # bank name -> the split's templates of that bank
+
+
+@dataclass
+class Ctx:
+    """What a builder draws from: the category's random generator, the conversation's date, the split's pools."""
+
+    rng: random.Random
+    today: dt.date
+    pools: Pools
+
+    def pick(self, bank: str, where: Callable[[Template], bool] = lambda t: True) -> Template:
+        choices = [t for t in self.pools.templates[bank] if where(t)]
+        if not choices:
+            raise NoChoice(f"no {bank} template fits in this split")
+        return self.rng.choice(choices)
+
+
+class NoChoice(LookupError):
+    """The split's pools hold nothing that fits this draft (counted, then another draft is tried)."""
+
+
+@dataclass
+class Turn:
+    """One user turn as the agent records it: the question, the call and its results (if any), the answer."""
+
+    user: str
+    answer: str
+    calls: list[ToolCall] = field(default_factory=list)
+    results: list[dict] = field(default_factory=list)
+    must_mention: list[str] = field(default_factory=list)
+    must_not_mention: list[str] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+
+    def messages(self) -> list[Message]:
+        out = [Message("user", self.user)]
+        if self.calls:
+            out.append(Message("assistant", format_tool_calls(self.calls)))
+            out += [tool_result_message(r) for r in self.results]
+        return out + [Message("assistant", self.answer)]
+
+
+@dataclass
+class Draft:
+    """A sample before verification: everything after the system prompt, the target last."""
+
+    category: str
+    mode: str
+    messages: list[Message]
+    expected_calls: list[ToolCall]  # what the target calls; [] means it must be plain text
+    must_mention: list[str] = field(default_factory=list)
+    must_not_mention: list[str] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+
+
+def call_draft(category: str, mode: str, turn: Turn, history: list[Message] = ()) -> Draft:
+    """The turn cut after its call: the target is the call."""
+    return Draft(category, mode, [*history, Message("user", turn.user),
+                                  Message("assistant", format_tool_calls(turn.calls))],
+                 list(turn.calls), templates=turn.templates, entities=turn.entities)
+
+
+def answer_draft(category: str, mode: str, turn: Turn, history: list[Message] = ()) -> Draft:
+    """The whole turn: the target is the final answer (after the tool results, if any)."""
+    return Draft(category, mode, [*history, *turn.messages()], [], turn.must_mention, turn.must_not_mention,
+                 turn.templates, turn.entities)
+
+
+# ------------------------------------------------------------------------------------------- small helpers
+
+def fmt(value: float) -> str:
+    """A number as the answers write it: 3.0 -> "3", -1.25 -> "-1.2" (one decimal at most)."""
+    value = round(float(value), 1)
+    return str(int(value)) if value == int(value) else f"{value:.1f}"
+
+
+def to_f(celsius: float) -> float:
+    return celsius * 9 / 5 + 32
+
+
+def fill(template: str, /, **slots) -> str:
+    """str.format that fails loudly on a missing slot (a template bug must not reach the data)."""
+    return template.format(**slots)
+
+
+def capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def day_label(today: dt.date, offset: int) -> str:
+    if offset == 0:
+        return "Today"
+    if offset == 1:
+        return "Tomorrow"
+    day = today + dt.timedelta(days=offset)
+    return f"{day:%A} {day.day} {day:%B}"
+
+
+def long_date(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def first_sentences(text: str, count: int) -> str:
+    """The first sentences of a summary (a period before a capital; "Jr. (" and "G. H." do not split)."""
+    import re
+
+    parts = re.split(r"(?<=[a-z0-9\)])\. (?=[A-Z])", text)
+    picked = parts[:count]
+    return ". ".join(picked) + ("" if picked[-1].endswith(".") else ".")
+
+
+def plain(text: str) -> str:
+    """Accents stripped, case folded: the key to sort names alphabetically."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
+
+
+def pick_mode(rng: random.Random, weights: dict[str, float]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+WEATHER_MODES = {"weather": 0.55, "all": 0.45}
+WIKI_MODES = {"wiki": 0.55, "all": 0.45}
+ANY_MODE = {"weather": 0.3, "wiki": 0.25, "all": 0.3, "chat": 0.15}
+
+
+# ------------------------------------------------------------------------------------ simulated tool results
+
+def _season_c(city: City, day: dt.date) -> float:
+    """Climatological mean for the day: warmest around 19 July in the north, 17 January in the south."""
+    peak = 17 if city.southern else 200
+    return city.mean_c + city.amplitude_c * math.cos(2 * math.pi * (day.timetuple().tm_yday - peak) / 365.25)
+
+
+def _weather_code(rng: random.Random, temp_c: float) -> int:
+    if rng.random() < 0.62:
+        return rng.choice([0, 0, 1, 1, 2, 2, 3, 3, 45])
+    if temp_c <= 0.5:
+        return rng.choice([71, 73, 75, 85, 71, 73])
+    if temp_c <= 3:
+        return rng.choice([71, 61, 51, 85, 63])
+    return rng.choice([51, 53, 61, 61, 63, 65, 80, 81] + ([95] if temp_c > 15 else []))
+
+
+def _is_wet(code: int) -> bool:
+    return code >= 51
+
+
+def _temp(celsius: float, unit: str) -> float:
+    return round(to_f(celsius) if unit == "fahrenheit" else celsius, 1)
+
+
+def current_result(rng: random.Random, city: City, today: dt.date, unit: str) -> dict:
+    """What get_current_weather returns for this city on this date (see tools/weather.py `_current_result`)."""
+    from tools.weather import WMO_CODES
+
+    hour, minute = rng.randint(6, 22), rng.choice([0, 15, 30, 45])
+    temp_c = _season_c(city, today) + 3.5 * math.cos(2 * math.pi * (hour - 15) / 24) + rng.gauss(0, 2.5)
+    code = _weather_code(rng, temp_c)
+    wind = round(rng.uniform(0, 28) if rng.random() < 0.85 else rng.uniform(28, 60), 1)
+    humidity = rng.uniform(75, 98) if _is_wet(code) or code == 45 else rng.uniform(30, 85)
+    if temp_c < 10:
+        feels_c = temp_c - wind * 0.12 - rng.uniform(0, 1.5)
+    elif temp_c > 25:
+        feels_c = temp_c + (humidity - 40) * 0.06 + rng.uniform(0, 1)
+    else:
+        feels_c = temp_c + rng.gauss(0, 0.8)
+    return {
+        "location": city.label,
+        "time": f"{today.isoformat()}T{hour:02d}:{minute:02d}",
+        "timezone": city.timezone,
+        "conditions": WMO_CODES[code],
+        "temperature": _temp(temp_c, unit),
+        "apparent_temperature": _temp(feels_c, unit),
+        "relative_humidity": float(round(humidity)),
+        "wind_speed": wind,
+        "wind_direction": rng.choice(["N", "NE", "E", "SE", "S", "SW", "W", "NW"]),
+        "precipitation": round(rng.uniform(0.1, 4.0), 1) if _is_wet(code) else 0.0,
+        "units": {"temperature": "°F" if unit == "fahrenheit" else "°C", "relative_humidity": "%",
+                  "wind_speed": "km/h", "precipitation": "mm"},
+    }
+
+
+def forecast_result(rng: random.Random, city: City, today: dt.date, days: int, unit: str) -> dict:
+    """What get_weather_forecast returns (see tools/weather.py `_forecast_result`)."""
+    from tools.weather import WMO_CODES
+
+    entries, anomaly = [], rng.gauss(0, 2)
+    for offset in range(days):
+        day = today + dt.timedelta(days=offset)
+        anomaly = 0.7 * anomaly + rng.gauss(0, 1.5)
+        middle = _season_c(city, day) + anomaly
+        high, low = middle + rng.uniform(2.5, 6), middle - rng.uniform(2.5, 6)
+        code = _weather_code(rng, middle)
+        wet = _is_wet(code)
+        entries.append({
+            "date": day.isoformat(),
+            "conditions": WMO_CODES[code],
+            "temperature_min": _temp(low, unit),
+            "temperature_max": _temp(high, unit),
+            "precipitation_sum": round(rng.uniform(0.5, 15), 1) if wet else 0.0,
+            "precipitation_probability": float(rng.randint(50, 100) if wet else rng.randint(0, 30)),
+            "wind_speed_max": round(rng.uniform(6, 50), 1),
+        })
+    return {
+        "location": city.label,
+        "timezone": city.timezone,
+        "units": {"temperature": "°F" if unit == "fahrenheit" else "°C", "precipitation_sum": "mm",
+                  "precipitation_probability": "%", "wind_speed_max": "km/h"},
+        "days": entries,
+    }
+
+
+def wiki_result(topic: Topic) -> dict:
+    """What search_wikipedia returns for a found article (see tools/wiki.py `_lookup`)."""
+    url = "https://en.wikipedia.org/wiki/" + quote(topic.title.replace(" ", "_"), safe="()_,'")
+    return {"query": topic.query, "title": topic.title, "url": url, "summary": topic.summary}
+
+
+# ------------------------------------------------------------------------------------------ answer writing
+
+def current_answer(rng: random.Random, result: dict, city: str, intent: str) -> tuple[str, list[str]]:
+    """An answer grounded in a current-weather result; returns (text, values it must mention)."""
+    u = result["units"]["temperature"]
+    cond, temp, feels = result["conditions"], result["temperature"], result["apparent_temperature"]
+    slots = dict(city=city, temp=fmt(temp), feels=fmt(feels), u=u, cond=cond, wind=fmt(result["wind_speed"]),
+                 hum=fmt(result["relative_humidity"]))
+    wind = result["wind_speed"]
+    slots["wind_word"] = ("calm" if wind < 6 else "light" if wind < 20 else "moderate" if wind < 39
+                          else "strong")
+    if intent in T.CURRENT_ANSWERS:
+        text = rng.choice(T.CURRENT_ANSWERS[intent])
+    elif intent in T.YES_NO_ANSWERS:
+        wet = "rain" in cond or "drizzle" in cond or "thunder" in cond
+        yes = {"rain": wet, "umbrella": wet, "snow": "snow" in cond,
+               "sunny": cond in ("clear sky", "mainly clear")}[intent]
+        text = T.YES_NO_ANSWERS[intent][0 if yes else 1]
+    elif intent == "jacket":
+        feels_c = (feels - 32) * 5 / 9 if u == "°F" else feels
+        text = T.JACKET_ANSWERS["cold" if feels_c < 12 else "mild" if feels_c < 20 else "warm"]
+    else:
+        text = rng.choice(T.CURRENT_ANSWERS["general"])
+    return capitalise(fill(text, **slots)), [city, fmt(temp)]
+
+
+def forecast_answer(rng: random.Random, result: dict, city: str, template: Template,
+                    today: dt.date) -> tuple[str, list[str]]:
+    u, days = result["units"]["temperature"], result["days"]
+    highs = [d["temperature_max"] for d in days]
+    if template.focus is not None and template.focus < len(days):
+        d = days[template.focus]
+        label = day_label(today, template.focus)
+        text = fill(rng.choice(T.FORECAST_FOCUS), day=label, day_lower=label if template.focus > 1 else label.lower(),
+                    city=city, cond=d["conditions"], high=fmt(d["temperature_max"]), low=fmt(d["temperature_min"]),
+                    u=u, pp=fmt(d["precipitation_probability"]))
+        return text, [city, fmt(d["temperature_max"])]
+    if template.intent == "rain":
+        wet = [(i, d) for i, d in enumerate(days) if d["precipitation_probability"] >= 50]
+        if wet:
+            parts = [f"{day_label(today, i) if i > 1 else day_label(today, i).lower()} ({d['conditions']}, "
+                     f"{fmt(d['precipitation_probability'])}%)" for i, d in wet]
+            listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+            text = fill(T.FORECAST_RAIN_YES, city=city, wet_days=listed, min_high=fmt(min(highs)),
+                        max_high=fmt(max(highs)), u=u)
+            return text, [city, fmt(wet[0][1]["precipitation_probability"]), fmt(max(highs))]
+        max_pp = max(d["precipitation_probability"] for d in days)
+        text = fill(T.FORECAST_RAIN_NO, city=city, max_pp=fmt(max_pp), min_high=fmt(min(highs)),
+                    max_high=fmt(max(highs)), u=u)
+        return text, [city, fmt(max(highs))]
+    lines = [fill(rng.choice(T.FORECAST_INTROS), city=city, n=len(days))]
+    for i, d in enumerate(days):
+        lines.append(fill(T.FORECAST_DAY, day=day_label(today, i), cond=d["conditions"], low=fmt(d["temperature_min"]),
+                          high=fmt(d["temperature_max"]), u=u, pp=fmt(d["precipitation_probability"])))
+    return "\n".join(lines), [city, fmt(highs[0]), fmt(highs[-1])]
+
+
+def streams_as_prose(text: str) -> bool:
+    """Would the agent stream this reply as an answer? ("Confucius (551–479 BC) was..." opens like a call.)"""
+    from agent.loop import classify_opening
+
+    return classify_opening(text) == "prose"
+
+
+def wiki_answer(rng: random.Random, result: dict) -> tuple[str, list[str]]:
+    text = result["summary"] if rng.random() < 0.6 else first_sentences(result["summary"], 1)
+    answer = fill(rng.choice(T.WIKI_ANSWERS), title=result["title"], text=text)
+    if not streams_as_prose(answer):  # the summary opens like a call: lead with the article's name instead
+        answer = fill(T.WIKI_ANSWERS[0], title=result["title"], text=text)
+    return answer, [result["title"]]
+
+
+# ------------------------------------------------------------------------------------------------ user turns
+
+def city_text(ctx: Ctx, city: City, template: Template) -> str:
+    """How the user writes the city: usually its name, sometimes a misspelling or local name, lower case if casual."""
+    text = city.name
+    if template.lang in ("en", "casual") and city.spellings and ctx.rng.random() < 0.15:
+        text = ctx.rng.choice(city.spellings)
+    if template.lang == "casual" and ctx.rng.random() < 0.5:
+        text = text.lower()
+    return text
+
+
+def days_argument(ctx: Ctx, template: Template, low: int = 2, high: int = 7) -> tuple[int | None, dict]:
+    """(days argument or None for the tool default, the {n} slot) of a forecast template."""
+    assert ("{n}" in template.text) == (template.days == "n"), f"template {template.id}: {{n}} slot and days disagree"
+    if template.days == "n":
+        n = ctx.rng.randint(low, high)
+        return n, {"n": n}
+    return template.days, {}
+
+
+def weather_call(city: str, template: Template, days: int | None, unit: str | None) -> ToolCall:
+    arguments: dict = {"location": city}
+    if template.forecast and days is not None:
+        arguments["days"] = days
+    if unit is not None:
+        arguments["unit"] = unit
+    return ToolCall("get_weather_forecast" if template.forecast else "get_current_weather", arguments)
+
+
+def weather_turn(ctx: Ctx, template: Template, city: City | None = None, unit: str | None = None) -> Turn:
+    """A weather question, its call, the simulated result and a grounded answer."""
+    city = city or ctx.rng.choice(ctx.pools.cities)
+    days, slots = days_argument(ctx, template)
+    unit = template.unit or unit
+    user = fill(template.text, city=city_text(ctx, city, template), **slots)
+    call = weather_call(city.name, template, days, unit)
+    if template.forecast:
+        result = forecast_result(ctx.rng, city, ctx.today, days or 3, unit or "celsius")
+        answer, mention = forecast_answer(ctx.rng, result, city.name, template, ctx.today)
+    else:
+        result = current_result(ctx.rng, city, ctx.today, unit or "celsius")
+        answer, mention = current_answer(ctx.rng, result, city.name, template.intent)
+    return Turn(user, answer, [call], [result], mention, templates=[template.id], entities=[f"city:{city.name}"])
+
+
+def _topic_slots(topic: Topic) -> dict:
+    return {"name": topic.name, "mention": topic.mention, "query": topic.query}
+
+
+def wiki_template(ctx: Ctx, topic: Topic, english_only: bool = False) -> Template:
+    langs = ("en", "casual") if english_only else ("en", "casual", "fr", "es", "de", "sv", "it")
+    if topic.kind == "person":
+        banks = ["wiki_person", "wiki_other", "wiki_casual"] + ([] if english_only else ["wiki_foreign"])
+    else:
+        banks = ["wiki_other", "wiki_casual"]
+    bank = ctx.rng.choices(banks, weights=[5, 2, 1, 1][:len(banks)])[0]
+    return ctx.pick(bank, lambda t: t.lang in langs and (t.intent != "person" or topic.kind == "person"))
+
+
+def wiki_turn(ctx: Ctx, topic: Topic | None = None, template: Template | None = None,
+              english_only: bool = False) -> Turn:
+    topic = topic or ctx.rng.choice(ctx.pools.topics)
+    template = template or wiki_template(ctx, topic, english_only)
+    user = capitalise(fill(template.text, **_topic_slots(topic)))
+    result = wiki_result(topic)
+    answer, mention = wiki_answer(ctx.rng, result)
+    return Turn(user, answer, [ToolCall("search_wikipedia", {"query": topic.query})], [result], mention,
+                templates=[template.id], entities=[f"wiki:{topic.title}"])
+
+
+def no_tool_turn(ctx: Ctx, mode: str) -> Turn:
+    """A question that needs no tool in this mode: the answer is plain text."""
+    from training.dataset_tasks import generated_turn
+
+    kind = ctx.rng.choices(["qa", "generated", "meta"], weights=[0.5, 0.43, 0.07])[0]
+    if kind == "qa":
+        item = ctx.rng.choice([q for q in ctx.pools.qa if mode in q.modes])
+        return Turn(item.question, item.answer, templates=[item.id])
+    if kind == "meta":
+        template = ctx.pick("meta")
+        return Turn(template.text, T.META_ANSWERS[mode], templates=[template.id])
+    return generated_turn(ctx, mode)

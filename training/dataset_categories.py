@@ -1,0 +1,377 @@
+"""The categories of the function-calling dataset: one builder each, `CATEGORIES[name](ctx) -> Draft`.
+
+weather_current, weather_forecast, wiki_lookup  a single call is the target
+parallel_calls                                  two calls in one reply (two cities, or weather plus Wikipedia)
+no_tool                                         plain text in any mode: chit-chat, writing, maths, coding, advice,
+                                                questions that mention a city or a famous name, out-of-mode requests
+missing_info                                    the question lacks a place or topic: ask for it, no call
+answer                                          the answer after tool results, grounded in their numbers and text
+answer_error                                    the answer after a failed or ambiguous tool result
+follow_up                                       a second turn after a whole first turn (calls and plain answers)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agent.format import ToolCall
+from agent.messages import Message
+from training import dataset_templates as T
+from training.dataset_builders import (
+    ANY_MODE,
+    WEATHER_MODES,
+    WIKI_MODES,
+    Ctx,
+    Draft,
+    NoChoice,
+    Turn,
+    answer_draft,
+    call_draft,
+    city_text,
+    current_answer,
+    current_result,
+    days_argument,
+    fill,
+    first_sentences,
+    fmt,
+    forecast_answer,
+    forecast_result,
+    no_tool_turn,
+    pick_mode,
+    streams_as_prose,
+    weather_call,
+    weather_turn,
+    wiki_result,
+    wiki_template,
+    wiki_turn,
+)
+
+ENGLISH = ("en", "casual")
+
+
+def _english(t) -> bool:
+    return t.lang in ENGLISH
+
+
+def weather_current(ctx: Ctx) -> Draft:
+    turn = weather_turn(ctx, ctx.pick("current"))
+    return call_draft("weather_current", pick_mode(ctx.rng, WEATHER_MODES), turn)
+
+
+def weather_forecast(ctx: Ctx) -> Draft:
+    turn = weather_turn(ctx, ctx.pick("forecast"))
+    return call_draft("weather_forecast", pick_mode(ctx.rng, WEATHER_MODES), turn)
+
+
+def wiki_lookup(ctx: Ctx) -> Draft:
+    return call_draft("wiki_lookup", pick_mode(ctx.rng, WIKI_MODES), wiki_turn(ctx))
+
+
+# ---------------------------------------------------------------------------------------------- two calls
+
+def parallel_turn(ctx: Ctx, kind: str) -> Turn:
+    """Two calls in one reply: two cities (current or forecast), or a city's weather plus a Wikipedia topic."""
+    rng = ctx.rng
+    if len(ctx.pools.cities) < 2:
+        raise NoChoice("a parallel call needs two cities")
+    a, b = rng.sample(ctx.pools.cities, 2)
+    template = ctx.pick("parallel", lambda t: t.group == f"par.{kind}")
+    if kind == "mixed":
+        people = [t for t in ctx.pools.topics if t.kind == "person"]
+        topic = rng.choice(people if "{name}" in template.text else ctx.pools.topics)  # "who was {name}"
+        user = fill(template.text, city=city_text(ctx, a, template), name=topic.name, mention=topic.mention)
+        weather = ToolCall("get_current_weather", {"location": a.name})
+        wiki = ToolCall("search_wikipedia", {"query": topic.query})
+        current, article = current_result(rng, a, ctx.today, "celsius"), wiki_result(topic)
+        topic_at = min(template.text.find(slot) for slot in ("{mention}", "{name}") if slot in template.text)
+        wiki_first = topic_at < template.text.index("{city}")  # call in the order the user asked
+        calls, results = ([wiki, weather], [article, current]) if wiki_first else ([weather, wiki], [current, article])
+        answer = fill(T.MIXED_ANSWER, city=a.name, temp=fmt(current["temperature"]), u="°C",
+                      cond=current["conditions"], topic=topic.mention, title=topic.title,
+                      text=first_sentences(topic.summary, 1))
+        return Turn(user, answer, calls, results, [a.name, fmt(current["temperature"]), topic.title],
+                    templates=[template.id], entities=[f"city:{a.name}", f"wiki:{topic.title}"])
+    days, slots = days_argument(ctx, template, 2, 5)
+    user = fill(template.text, city=city_text(ctx, a, template), city2=city_text(ctx, b, template), **slots)
+    calls = [weather_call(c.name, template, days, None) for c in (a, b)]
+    if kind == "current":
+        ra, rb = (current_result(rng, c, ctx.today, "celsius") for c in (a, b))
+        if abs(ra["temperature"] - rb["temperature"]) < 0.1:
+            raise NoChoice("the two cities have the same temperature")
+        warmer = a.name if ra["temperature"] > rb["temperature"] else b.name
+        answer = fill(rng.choice(T.PARALLEL_ANSWERS), city=a.name, city2=b.name, u="°C",
+                      temp=fmt(ra["temperature"]), cond=ra["conditions"], temp2=fmt(rb["temperature"]),
+                      cond2=rb["conditions"], warmer=warmer, diff=fmt(abs(ra["temperature"] - rb["temperature"])))
+        mention = [a.name, fmt(ra["temperature"]), b.name, fmt(rb["temperature"])]
+        results = [ra, rb]
+    else:
+        results = [forecast_result(rng, c, ctx.today, days or 3, "celsius") for c in (a, b)]
+        parts = [forecast_answer(rng, r, c.name, template, ctx.today) for r, c in zip(results, (a, b), strict=True)]
+        answer = "\n\n".join(text for text, _ in parts)
+        mention = [value for _, values in parts for value in values]
+    return Turn(user, answer, calls, results, mention, templates=[template.id],
+                entities=[f"city:{a.name}", f"city:{b.name}"])
+
+
+def parallel_calls(ctx: Ctx) -> Draft:
+    kind = ctx.rng.choices(["current", "forecast", "mixed"], weights=[0.45, 0.3, 0.25])[0]
+    mode = "all" if kind == "mixed" else pick_mode(ctx.rng, WEATHER_MODES)
+    return call_draft("parallel_calls", mode, parallel_turn(ctx, kind))
+
+
+# ------------------------------------------------------------------------------------------------ no tool
+
+def out_of_mode_turn(ctx: Ctx, mode: str) -> Turn:
+    """A request for a tool this mode lacks: weather in wiki/chat mode (say so), facts in weather/chat (answer)."""
+    rng = ctx.rng
+    if mode in ("wiki", "chat"):
+        template = ctx.pick(rng.choice(["current", "forecast"]), lambda t: _english(t) and t.unit is None)
+        city = rng.choice(ctx.pools.cities)
+        _, slots = days_argument(ctx, template)
+        answer = fill(rng.choice(T.NO_WEATHER_TOOL), city=city.name)
+        return Turn(fill(template.text, city=city_text(ctx, city, template), **slots), answer,
+                    must_mention=[city.name], must_not_mention=["°"], templates=[template.id],
+                    entities=[f"city:{city.name}"])
+    topic = rng.choice(ctx.pools.topics)
+    template = wiki_template(ctx, topic, english_only=True)
+    user = fill(template.text, name=topic.name, mention=topic.mention, query=topic.query)
+    known = first_sentences(topic.summary, 1)
+    if "wiki" in template.text.lower():
+        known = f"I can't search Wikipedia in this mode, but here is what I know: {known}"
+    elif not streams_as_prose(known) or rng.random() < 0.3:
+        known = f"{rng.choice(T.FROM_MEMORY)} {known}"
+    return Turn(user[:1].upper() + user[1:], known, templates=[template.id], entities=[f"wiki:{topic.title}"])
+
+
+def no_tool(ctx: Ctx) -> Draft:
+    mode = pick_mode(ctx.rng, ANY_MODE)
+    if ctx.rng.random() < 0.2 and mode != "all":
+        return answer_draft("no_tool", mode, out_of_mode_turn(ctx, mode))
+    return answer_draft("no_tool", mode, no_tool_turn(ctx, mode))
+
+
+def missing_info(ctx: Ctx) -> Draft:
+    if ctx.rng.random() < 0.65:
+        template, ask, mode = ctx.pick("missing_weather"), ctx.rng.choice(T.ASK_CITY), pick_mode(ctx.rng,
+                                                                                                  WEATHER_MODES)
+    else:
+        template, ask, mode = ctx.pick("missing_wiki"), ctx.rng.choice(T.ASK_TOPIC), pick_mode(ctx.rng, WIKI_MODES)
+    return answer_draft("missing_info", mode, Turn(template.text, ask, must_mention=["?"], templates=[template.id]))
+
+
+# ------------------------------------------------------------------------------------------ answer turns
+
+def answer(ctx: Ctx) -> Draft:
+    kind = ctx.rng.choices(["current", "forecast", "wiki", "parallel", "mixed"], weights=[33, 22, 25, 12, 8])[0]
+    if kind in ("current", "forecast"):
+        return answer_draft("answer", pick_mode(ctx.rng, WEATHER_MODES), weather_turn(ctx, ctx.pick(kind, _english)))
+    if kind == "wiki":
+        return answer_draft("answer", pick_mode(ctx.rng, WIKI_MODES), wiki_turn(ctx, english_only=True))
+    if kind == "parallel":
+        turn = parallel_turn(ctx, ctx.rng.choice(["current", "forecast"]))
+        return answer_draft("answer", pick_mode(ctx.rng, WEATHER_MODES), turn)
+    return answer_draft("answer", "all", parallel_turn(ctx, "mixed"))
+
+
+def _weather_failure(ctx: Ctx) -> dict:
+    from tools.weather import FORECAST, GEOCODING
+
+    return ctx.rng.choice([
+        {"error": f"{FORECAST} did not answer within the 10 s time limit."},
+        {"error": f"Could not connect to {GEOCODING}: connection refused."},
+        {"error": f"Could not connect to {FORECAST}: the host could not be reached."},
+        {"error": f"{FORECAST} had an internal error (HTTP 503).", "status": 503},
+        {"error": f"{FORECAST} is rate-limiting requests (HTTP 429); try again in a minute.", "status": 429,
+         "retry_after_s": None},
+        {"error": f"{FORECAST} kept failing with a server error (HTTP 502), also when asked again."},
+    ])
+
+
+def _wiki_failure(ctx: Ctx) -> dict:
+    return ctx.rng.choice([
+        {"error": "Wikipedia did not answer within the 10 s time limit."},
+        {"error": "Could not connect to Wikipedia: the host could not be reached."},
+        {"error": "Wikipedia had an internal error (HTTP 500)."},
+        {"error": "Wikipedia is rate-limiting requests (HTTP 429); try again in a minute."},
+    ])
+
+
+def error_turn(ctx: Ctx, kind: str) -> Turn:
+    """A call whose result is an error (or a disambiguation), and the honest answer to it."""
+    from tools.weather import MAX_FORECAST_DAYS
+
+    rng = ctx.rng
+    if kind in ("unknown_place", "service_down", "too_many_days"):
+        if kind == "too_many_days":
+            template = ctx.pick("forecast", lambda t: _english(t) and t.days == "n")
+        else:
+            template = ctx.pick(rng.choice(["current", "forecast"]), _english)
+        days, slots = days_argument(ctx, template, *((MAX_FORECAST_DAYS + 1, 30) if kind == "too_many_days"
+                                                      else (2, 7)))
+        if kind == "unknown_place":
+            place, entity = rng.choice(ctx.pools.fake_places), None
+            entity = f"fake:{place}"
+            user = fill(template.text, city=place, **slots)
+        else:
+            city = rng.choice(ctx.pools.cities)
+            place, entity = city.name, f"city:{city.name}"
+            user = fill(template.text, city=city_text(ctx, city, template), **slots)
+        call = weather_call(place, template, days, template.unit)
+        if kind == "unknown_place":
+            error = {"error": f"No place called \"{place}\" was found. Check the spelling, or name a nearby city."}
+        elif kind == "service_down":
+            error = _weather_failure(ctx)
+        else:
+            error = {"error": f"days must be from 1 to {MAX_FORECAST_DAYS} (Open-Meteo forecasts at most "
+                              f"{MAX_FORECAST_DAYS} days ahead), got {days}."}
+        context = {"location": place, **({"days": days or 3} if template.forecast else {})}
+        text = fill(rng.choice(T.ERROR_ANSWERS[kind]), place=place, days=days, max_days=MAX_FORECAST_DAYS)
+        mention = [place] + ([str(MAX_FORECAST_DAYS)] if kind == "too_many_days" else [])
+        return Turn(user, text, [call], [{**error, **context}], mention, ["°"], [template.id], [entity])
+    if kind == "wiki_not_found":
+        query, mentioned, person = rng.choice(ctx.pools.unknown_topics)
+        template = ctx.pick("wiki_person" if person else "wiki_other", _english)
+        user = fill(template.text, name=mentioned, mention=mentioned, query=query)
+        result = {"error": f"No Wikipedia article matches \"{query}\". Try fewer or different words.", "query": query}
+        entity = f"unknown:{query}"
+    elif kind == "wiki_ambiguous":
+        query = rng.choice(ctx.pools.ambiguous)
+        template = ctx.pick("wiki_other", _english)
+        user = fill(template.text, name=query, mention=query, query=query)
+        result = {"query": query, "title": query, "ambiguous": True, "options": T.AMBIGUOUS[query],
+                  "message": f"\"{query}\" can mean several things; search again with one of the options."}
+        entity = f"ambiguous:{query}"
+    else:
+        topic = rng.choice(ctx.pools.topics)
+        template = wiki_template(ctx, topic, english_only=True)
+        query, entity = topic.query, f"wiki:{topic.title}"
+        user = fill(template.text, name=topic.name, mention=topic.mention, query=query)
+        result = {**_wiki_failure(ctx), "query": query}
+    options = T.AMBIGUOUS.get(query, [])
+    listed = ", ".join(options[:-1]) + " or " + options[-1] if options else ""
+    text = fill(rng.choice(T.ERROR_ANSWERS[kind]), query=query, options=listed)
+    mention = [query] + options[:1]
+    return Turn(user[:1].upper() + user[1:], text, [ToolCall("search_wikipedia", {"query": query})], [result],
+                mention, [], [template.id], [entity])
+
+
+def answer_error(ctx: Ctx) -> Draft:
+    kind = ctx.rng.choices(["unknown_place", "service_down", "too_many_days", "wiki_not_found", "wiki_ambiguous",
+                            "wiki_down"], weights=[30, 20, 8, 17, 15, 10])[0]
+    modes = WIKI_MODES if kind.startswith("wiki") else WEATHER_MODES
+    return answer_draft("answer_error", pick_mode(ctx.rng, modes), error_turn(ctx, kind))
+
+
+# --------------------------------------------------------------------------------------------- follow-ups
+
+def _history_weather(ctx: Ctx, forecast: bool | None = None, unit_ok: Callable = lambda u: True) -> Turn:
+    bank = ctx.rng.choice(["current", "forecast"]) if forecast is None else ("forecast" if forecast else "current")
+    return weather_turn(ctx, ctx.pick(bank, lambda t: _english(t) and unit_ok(t.unit)))
+
+
+def _merge(new: Turn, old: Turn) -> tuple[list[str], list[str]]:
+    return new.templates + old.templates, list(dict.fromkeys(new.entities + old.entities))
+
+
+def follow_up(ctx: Ctx) -> Draft:
+    rng = ctx.rng
+    kind = rng.choices(["city", "tomorrow", "unit", "thanks", "umbrella", "clarify", "topic", "wiki", "no_tool",
+                        "after_chat"], weights=[15, 12, 6, 10, 10, 12, 5, 10, 12, 8])[0]
+    if kind in ("city", "tomorrow", "unit", "umbrella"):
+        mode = pick_mode(rng, WEATHER_MODES)
+        old = _history_weather(ctx, forecast=False if kind in ("tomorrow", "umbrella") else None,
+                               unit_ok=(lambda u: u != "fahrenheit") if kind == "unit" else (lambda u: True))
+        call = old.calls[0]
+        if kind == "umbrella":
+            template = ctx.pick("fu_umbrella")
+            city = old.entities[0].split(":", 1)[1]
+            text, mention = current_answer(rng, old.results[0], city, template.intent)
+            new = Turn(template.text, text, must_mention=mention, templates=[template.id])
+            templates, entities = _merge(new, old)
+            return Draft("follow_up", mode, [*old.messages(), Message("user", new.user), Message("assistant", text)],
+                         [], mention, [], templates, entities)
+        if kind == "city":
+            template = ctx.pick("fu_city")
+            others = [c for c in ctx.pools.cities if f"city:{c.name}" not in old.entities]
+            city2 = rng.choice(others)
+            user = fill(template.text, city2=city_text(ctx, city2, template))
+            new_call = ToolCall(call.name, {**call.arguments, "location": city2.name})
+            entities = [f"city:{city2.name}"]
+        elif kind == "tomorrow":
+            template = ctx.pick("fu_tomorrow")
+            days, slots = days_argument(ctx, template)
+            user = fill(template.text, **slots)
+            arguments = {"location": call.arguments["location"], **({"days": days} if days else {}),
+                         **({"unit": call.arguments["unit"]} if "unit" in call.arguments else {})}
+            new_call, entities = ToolCall("get_weather_forecast", arguments), []
+        else:
+            template = ctx.pick("fu_unit")
+            user = template.text
+            new_call, entities = ToolCall(call.name, {**call.arguments, "unit": "fahrenheit"}), []
+        new = Turn(user, "", [new_call], templates=[template.id], entities=entities)
+        draft = call_draft("follow_up", mode, new, old.messages())
+        draft.templates, draft.entities = _merge(new, old)
+        return draft
+    if kind == "clarify":
+        template = ctx.pick("missing_weather")
+        old = Turn(template.text, rng.choice(T.ASK_CITY), templates=[template.id])
+        reply = ctx.pick("fu_clarify")
+        city = rng.choice(ctx.pools.cities)
+        days = template.days if template.forecast else None
+        new = Turn(fill(reply.text, city=city_text(ctx, city, reply)), "",
+                   [weather_call(city.name, template, days, template.unit)], templates=[reply.id],
+                   entities=[f"city:{city.name}"])
+        draft = call_draft("follow_up", pick_mode(rng, WEATHER_MODES), new, old.messages())
+        draft.templates, draft.entities = _merge(new, old)
+        return draft
+    if kind == "topic":
+        template = ctx.pick("missing_wiki")
+        kinds = {"person": ("person",), "place": ("place",), "thing": ("thing", "event")}.get(template.intent)
+        topic = rng.choice([t for t in ctx.pools.topics if kinds is None or t.kind in kinds])
+        old = Turn(template.text, rng.choice(T.ASK_TOPIC), templates=[template.id])
+        reply = ctx.pick("fu_topic")
+        user = fill(reply.text, name=topic.name, mention=topic.mention)
+        new = Turn(user[:1].upper() + user[1:], "", [ToolCall("search_wikipedia", {"query": topic.query})],
+                   templates=[reply.id], entities=[f"wiki:{topic.title}"])
+        draft = call_draft("follow_up", pick_mode(rng, WIKI_MODES), new, old.messages())
+        draft.templates, draft.entities = _merge(new, old)
+        return draft
+    if kind == "wiki":
+        old = wiki_turn(ctx, english_only=True)
+        template = ctx.pick("fu_wiki")
+        topic = rng.choice([t for t in ctx.pools.topics if f"wiki:{t.title}" not in old.entities])
+        user = fill(template.text, name2=topic.name, mention2=topic.mention)
+        new = Turn(user[:1].upper() + user[1:], "", [ToolCall("search_wikipedia", {"query": topic.query})],
+                   templates=[template.id], entities=[f"wiki:{topic.title}"])
+        draft = call_draft("follow_up", pick_mode(rng, WIKI_MODES), new, old.messages())
+        draft.templates, draft.entities = _merge(new, old)
+        return draft
+    weather_first = rng.random() < 0.6
+    mode = pick_mode(rng, WEATHER_MODES if weather_first else WIKI_MODES)
+    tool_turn = _history_weather(ctx) if weather_first else wiki_turn(ctx, english_only=True)
+    if kind == "thanks":
+        template = ctx.pick("fu_thanks")
+        chat = Turn(template.text, rng.choice(T.THANKS_ANSWERS), templates=[template.id])
+    else:
+        chat = no_tool_turn(ctx, mode)
+    if kind == "after_chat":  # small talk first, then a question that needs the tool
+        draft = call_draft("follow_up", mode, tool_turn, chat.messages())
+        draft.templates, draft.entities = _merge(tool_turn, chat)
+        return draft
+    draft = answer_draft("follow_up", mode, chat, tool_turn.messages())
+    draft.templates, draft.entities = _merge(chat, tool_turn)
+    return draft
+
+
+CATEGORIES: dict[str, Callable[[Ctx], Draft]] = {
+    "weather_current": weather_current,
+    "weather_forecast": weather_forecast,
+    "wiki_lookup": wiki_lookup,
+    "parallel_calls": parallel_calls,
+    "no_tool": no_tool,
+    "missing_info": missing_info,
+    "answer": answer,
+    "answer_error": answer_error,
+    "follow_up": follow_up,
+}
+TEXT_CATEGORIES = ("no_tool", "missing_info", "answer", "answer_error")  # targets that are always plain text

@@ -1,0 +1,164 @@
+"""No-tool tasks with computed answers: arithmetic, unit conversions, dates, and small jobs on names and lists.
+
+They teach restraint with endless variety and answers that are right by construction. Many mention a city, a famous
+name or a temperature unit, and still need no tool: the model must learn that a city name alone is no weather question.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from training.dataset_builders import Ctx, NoChoice, Turn, fill, fmt, long_date, plain, to_f
+from training.dataset_templates import Template
+
+
+def _word(ctx: Ctx) -> tuple[str, str]:
+    """A held-out name to play with: (the name, its entity key)."""
+    if ctx.rng.random() < 0.5:
+        city = ctx.rng.choice(ctx.pools.cities)
+        return city.name, f"city:{city.name}"
+    topic = ctx.rng.choice([t for t in ctx.pools.topics if t.kind == "person"] or list(ctx.pools.topics))
+    return topic.title, f"wiki:{topic.title}"
+
+
+def _numbers(ctx: Ctx, count_low: int = 3, count_high: int = 6) -> list[int]:
+    return ctx.rng.sample(range(1, 100), ctx.rng.randint(count_low, count_high))
+
+
+def _listed(items: list) -> str:
+    return ", ".join(str(i) for i in items)
+
+
+def _arith(ctx: Ctx, t: Template) -> tuple[dict, str]:
+    r = ctx.rng
+    if t.intent == "add":
+        a, b = r.randint(2, 999), r.randint(2, 999)
+        return {"a": a, "b": b}, f"{a} + {b} = {a + b}."
+    if t.intent == "sub":
+        a, b = r.randint(20, 999), r.randint(1, 500)
+        return {"a": a, "b": b}, f"{a} - {b} = {a - b}."
+    if t.intent == "mul":
+        a, b = r.randint(2, 99), r.randint(2, 99)
+        return {"a": a, "b": b}, f"{a} × {b} = {a * b}."
+    b, q = r.randint(2, 25), r.randint(2, 40)
+    return {"a": b * q, "b": b}, f"{b * q} ÷ {b} = {q}."
+
+
+def _percent(ctx: Ctx, t: Template) -> tuple[dict, str]:
+    p = ctx.rng.choice([5, 10, 12, 15, 18, 20, 25, 30, 40, 50, 75])
+    n = ctx.rng.choice([20, 40, 60, 80, 120, 150, 200, 250, 300, 480, 1000]) + ctx.rng.choice([0, 0, 5, 10])
+    return {"p": p, "n": n}, f"{p}% of {n} is {fmt(p * n / 100)}."
+
+
+def _temperature(ctx: Ctx, t: Template) -> tuple[dict, str]:
+    r = ctx.rng
+    if t.intent == "c2f":
+        x = r.randint(-25, 42)
+        return {"x": x}, f"{x} °C is {fmt(to_f(x))} °F (multiply by 9/5, then add 32)."
+    if t.intent == "f2c":
+        x = r.randint(-5, 110)
+        c = (x - 32) * 5 / 9
+        about = "" if round(c, 1) == c else "about "
+        return {"x": x}, f"{x} °F is {about}{fmt(c)} °C (subtract 32, then multiply by 5/9)."
+    x, y = r.randint(-10, 35), r.randint(20, 100)
+    y_c = (y - 32) * 5 / 9
+    if abs(x - y_c) < 0.5:
+        raise NoChoice("the two temperatures are too close to compare")
+    if x > y_c:
+        return {"x": x, "y": y}, f"Yes: {y} °F is about {fmt(y_c)} °C, so {x} °C is warmer."
+    return {"x": x, "y": y}, f"No: {y} °F is about {fmt(y_c)} °C, which is warmer than {x} °C."
+
+
+def _distance(ctx: Ctx, t: Template) -> tuple[dict, str]:
+    x = ctx.rng.choice([ctx.rng.randint(1, 50), ctx.rng.randint(50, 1000), 5, 10, 21, 42])
+    if t.intent == "km2mi":
+        return {"x": x}, f"{x} km is about {fmt(x * 0.621371)} miles."
+    return {"x": x}, f"{x} miles is about {fmt(x * 1.609344)} km."
+
+
+def _random_day(ctx: Ctx) -> dt.date:
+    return dt.date(1900, 1, 1) + dt.timedelta(days=ctx.rng.randint(0, 43_000))  # up to 2017
+
+
+def _weekday(ctx: Ctx, t: Template) -> tuple[dict, str]:
+    day = _random_day(ctx)
+    return {"date": long_date(day)}, f"{long_date(day)} was a {day:%A}."
+
+
+def _days_between(ctx: Ctx, t: Template) -> tuple[dict, str]:
+    start = _random_day(ctx)
+    end = start + dt.timedelta(days=ctx.rng.randint(2, 400))
+    gap = (end - start).days
+    return ({"date": long_date(start), "date2": long_date(end)},
+            f"There are {gap} days from {long_date(start)} to {long_date(end)}.")
+
+
+def _name_task(ctx: Ctx, t: Template) -> tuple[dict, str, list[str]]:
+    word, entity = _word(ctx)
+    if t.intent == "letters":
+        letters = sum(ch.isalpha() for ch in word)
+        note = "" if word.isalpha() else " (not counting spaces or punctuation)"
+        return {"word": word}, f"\"{word}\" has {letters} letters{note}.", [entity]
+    if t.intent == "reverse":
+        return {"word": word}, f"\"{word}\" backwards is \"{word.lower()[::-1]}\".", [entity]
+    return {"word": word}, f"In capital letters: {word.upper()}", [entity]
+
+
+def _sort(ctx: Ctx, t: Template) -> tuple[dict, str]:
+    nums = _numbers(ctx)
+    ordered = sorted(nums, reverse=t.intent == "sort_desc")
+    way = "largest to smallest" if t.intent == "sort_desc" else "smallest to largest"
+    return {"nums": _listed(nums)}, f"From {way}: {_listed(ordered)}."
+
+
+def _average(ctx: Ctx, t: Template) -> tuple[dict, str]:
+    nums = _numbers(ctx, 3, 5)
+    mean = sum(nums) / len(nums)
+    about = "" if round(mean, 1) == mean else "about "
+    return ({"nums": _listed(nums)},
+            f"The average is {about}{fmt(mean)}: the numbers add up to {sum(nums)}, divided by {len(nums)}.")
+
+
+def _prime(ctx: Ctx, t: Template) -> tuple[dict, str]:
+    n = ctx.rng.randint(2, 250)
+    factor = next((d for d in range(2, int(n ** 0.5) + 1) if n % d == 0), None)
+    if t.text.startswith("Can"):  # "Can n be divided by anything other than 1 and itself?" flips yes and no
+        if factor is None:
+            return {"n": n}, f"No. {n} is a prime number: only 1 and {n} divide it."
+        return {"n": n}, f"Yes: {n} = {factor} × {n // factor}, so {n} is not prime."
+    if factor is None:
+        return {"n": n}, f"Yes, {n} is a prime number: only 1 and {n} divide it."
+    return {"n": n}, f"No, {n} is not prime: {n} = {factor} × {n // factor}."
+
+
+def _alphabet(ctx: Ctx, t: Template) -> tuple[dict, str, list[str]]:
+    cities = ctx.rng.sample(ctx.pools.cities, min(len(ctx.pools.cities), ctx.rng.randint(3, 5)))
+    names = [c.name for c in cities]
+    ordered = sorted(names, key=plain)
+    return {"cities": _listed(names)}, f"In alphabetical order: {_listed(ordered)}.", [f"city:{n}" for n in names]
+
+
+def _country(ctx: Ctx, t: Template) -> tuple[dict, str, list[str]]:
+    city = ctx.rng.choice(ctx.pools.cities)
+    where = "Antarctica" if city.country == "Antarctica" else city.country
+    return {"city": city.name}, f"{city.name} is in {where}.", [f"city:{city.name}"]
+
+
+TASKS = {
+    "add": _arith, "sub": _arith, "mul": _arith, "div": _arith, "percent": _percent,
+    "c2f": _temperature, "f2c": _temperature, "compare": _temperature, "km2mi": _distance, "mi2km": _distance,
+    "weekday": _weekday, "days_between": _days_between, "letters": _name_task, "reverse": _name_task,
+    "upper": _name_task, "sort_asc": _sort, "sort_desc": _sort, "average": _average, "prime": _prime,
+    "alphabet": _alphabet, "country": _country,
+}
+FACT_INTENTS = {"country"}  # facts about a place: in wiki mode those are lookups, so only other modes get them
+
+
+def generated_turn(ctx: Ctx, mode: str) -> Turn:
+    template = ctx.pick("generated", lambda t: mode in ("weather", "chat") or t.intent not in FACT_INTENTS)
+    out = TASKS[template.intent](ctx, template)
+    slots, answer, entities = out if len(out) == 3 else (*out, [])
+    question = fill(template.text, **slots)
+    if template.text.startswith("{"):  # "{city} is in which country?" -> "Oslo is in ..."; casual ones stay lower
+        question = question[:1].upper() + question[1:]
+    return Turn(question, answer, templates=[template.id], entities=entities)
