@@ -12,8 +12,9 @@ import re
 import time
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 # Python annotation -> type name used in Llama 3.2 / BFCL function specs.
 _SPEC_TYPES: dict[Any, str] = {
@@ -53,24 +54,41 @@ class Tool:
         return result if isinstance(result, dict) else {"result": result}
 
 
+_SECTION_HEADER = re.compile(r"^(Args|Arguments|Parameters|Returns?|Raises|Yields?|Examples?|Notes?|Warnings?|"
+                             r"See Also|Todo|Attributes):\s*$")
+_ARG_LINE = re.compile(r"^(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+
+
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
-    """Split a Google-style docstring into (description, {arg: description})."""
-    doc = inspect.cleandoc(doc or "")
-    parts = re.split(r"^\s*(?:Args|Arguments|Parameters):\s*$", doc, maxsplit=1, flags=re.MULTILINE)
-    description = " ".join(parts[0].split())
+    """Split a Google-style docstring into (description, {arg: description}).
+
+    The description is the text before the first section (Args:, Returns:, Note:, ...). Under Args:, a line at the
+    section's own indentation starts an argument; a deeper-indented line continues it, even if it contains a colon.
+    """
+    description: list[str] = []
     arg_docs: dict[str, str] = {}
-    if len(parts) == 2:
-        current = None
-        for line in parts[1].splitlines():
-            if re.match(r"^\s*(Returns|Raises|Yields|Examples?):\s*$", line):
-                break
-            match = re.match(r"^\s*(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$", line)
-            if match:
-                current = match.group(1)
-                arg_docs[current] = match.group(2).strip()
-            elif current and line.strip():
-                arg_docs[current] += " " + line.strip()
-    return description, arg_docs
+    section: str | None = None
+    arg_indent: int | None = None
+    current: str | None = None
+    for line in inspect.cleandoc(doc or "").splitlines():
+        header = _SECTION_HEADER.match(line)
+        if header:
+            section, arg_indent, current = header.group(1).lower(), None, None
+            continue
+        if section is None:
+            description.append(line)
+            continue
+        if section not in ("args", "arguments", "parameters") or not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        arg_indent = indent if arg_indent is None else arg_indent
+        match = _ARG_LINE.match(line.strip())
+        if indent <= arg_indent and match:
+            current = match.group(1)
+            arg_docs[current] = match.group(2).strip()
+        elif current:
+            arg_docs[current] = f"{arg_docs[current]} {line.strip()}".strip()
+    return " ".join(" ".join(description).split()), arg_docs
 
 
 def _property_for(annotation: Any, name: str, func_name: str) -> dict[str, Any]:
@@ -86,6 +104,8 @@ def _property_for(annotation: Any, name: str, func_name: str) -> dict[str, Any]:
         if len(inner) == 1:
             return _property_for(inner[0], name, func_name)
     base = origin or annotation
+    if base is list and get_args(annotation):
+        return {"type": "array", "items": _property_for(get_args(annotation)[0], name, func_name)}
     if base in _SPEC_TYPES:
         return {"type": _SPEC_TYPES[base]}
     raise TypeError(f"{func_name}({name}): unsupported annotation {annotation!r}; use str, int, float, bool, "
@@ -117,8 +137,15 @@ def tool(func: Callable[..., Any] | None = None, *, name: str | None = None):
             if param.default is inspect.Parameter.empty:
                 required.append(param.name)
             else:
+                if "enum" in prop and param.default not in prop["enum"]:
+                    raise TypeError(f"tool {f.__name__}: default {param.default!r} of {param.name!r} is not one of "
+                                    f"{prop['enum']!r}")
                 prop["default"] = param.default
             properties[param.name] = prop
+        stale = set(arg_docs) - set(properties)
+        if stale:
+            raise TypeError(f"tool {f.__name__}: 'Args:' documents {sorted(stale)} but the function has no such "
+                            "parameter; the description would drift from the code")
         parameters = {"type": "dict", "required": required, "properties": properties}
         return Tool(name=name or f.__name__, description=description, parameters=parameters, function=f)
 
