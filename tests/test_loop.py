@@ -196,3 +196,31 @@ def test_llm_call_events_carry_usage():
 ])
 def test_the_opening_of_a_reply_decides_call_or_prose(text, expected):
     assert classify_opening(text) == expected
+
+
+def test_a_tool_turn_with_the_real_tools_against_the_local_server(tool_env):
+    from tools import get_tools
+
+    def answer_from_result(messages):
+        result = messages[-1].content
+        assert messages[-1].role == "ipython" and "Oslo" in result
+        return "Here is the weather in Oslo."
+
+    llm = ScriptedLLM(['[get_current_weather(location="Oslo")]', answer_from_result])
+    agent = Agent(llm, get_tools(), mode="weather", today=dt.date(2026, 11, 21))
+    events = list(agent.run("What's the weather in Oslo?"))
+    finished = next(e for e in events if isinstance(e, ToolCallFinished))
+    assert finished.ok and finished.result["location"].startswith("Oslo") and "temperature" in finished.result
+    assert events[-1].text == "Here is the weather in Oslo."
+
+
+def test_a_failing_service_becomes_a_readable_tool_error_and_the_chat_goes_on(tool_env, tool_server):
+    from tools import get_tools
+
+    tool_server.fault("/v1/search", "status", status=500)
+    llm = ScriptedLLM(['[get_current_weather(location="Oslo")]', "Sorry, the weather service is down."])
+    agent = Agent(llm, get_tools(), mode="weather", today=dt.date(2026, 11, 21))
+    events = list(agent.run("What's the weather in Oslo?"))
+    finished = next(e for e in events if isinstance(e, ToolCallFinished))
+    assert not finished.ok and "error" in finished.result and "Traceback" not in finished.result["error"]
+    assert events[-1].text == "Sorry, the weather service is down."
