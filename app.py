@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from ui.config import AppConfig, parse_config
 from ui.model_manager import CatalogueSource, ModelLoadError, ModelManager, ModelSource
@@ -46,6 +46,7 @@ def preload(manager: ModelManager, name: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own health checks, one line per request
     config = parse_config(argv)
     from tools import get_tools
     from ui.gradio_app import build_app, launch

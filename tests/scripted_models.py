@@ -43,6 +43,9 @@ def scripted_reply(messages: list[Message]) -> str:
 def _summary(result: dict) -> str:
     if "error" in result:
         return f"the tool failed ({result['error']})."
+    if {"location", "temperature", "conditions"} <= set(result):
+        return (f"it is {result['temperature']} °C in {result['location']} with {result['conditions']}"
+                + (f" (feels like {result['apparent_temperature']} °C)." if "apparent_temperature" in result else "."))
     flat = {k: v for k, v in result.items() if isinstance(v, (str, int, float))}
     return ", ".join(f"{k} {v}" for k, v in list(flat.items())[:6]) + "."
 

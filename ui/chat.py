@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import tomllib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from agent.backends.base import GenerationParams
-from agent.events import (AgentError, FinalAnswer, Notice, Token, ToolCallFinished, ToolCallStarted, TurnStats)
+from agent.events import AgentError, FinalAnswer, Notice, Token, ToolCallFinished, ToolCallStarted, TurnStats
 from agent.loop import Agent, AgentSettings
 from agent.messages import Message
 from agent.prompts import MODES
@@ -38,7 +39,7 @@ class Conversation:
     last_error: str = ""
     turns: int = 0
 
-    def cleared(self) -> "Conversation":
+    def cleared(self) -> Conversation:
         """A new chat with the same model."""
         return Conversation(model=self.model)
 
@@ -184,6 +185,6 @@ def answer_once(manager: ModelManager, tools: Sequence[Tool], message: str, mode
     if not (message or "").strip():
         return "Please type a question."
     conv = Conversation(model=model or manager.default_name())
-    for conv in run_turn(manager, tools, conv, message, mode, settings or AgentSettings()):
+    for _ in run_turn(manager, tools, conv, message, mode, settings or AgentSettings()):
         pass
     return conv.last_answer or conv.last_error or "No answer."

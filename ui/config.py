@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Sequence
 
 
 @dataclass
 class AppConfig:
     default_model: str = field(default="", metadata={
-        "env": "APP_DEFAULT_MODEL", "help": "Model selected at start (a catalogue name); empty: the catalogue default."})
+        "env": "APP_DEFAULT_MODEL", "help": "Model selected at start (a catalogue name); empty: catalogue default."
+    })
     max_loaded_models: int = field(default=2, metadata={
         "env": "APP_MAX_LOADED_MODELS", "help": "Models kept loaded at once (LRU); switching back to one is instant."})
     concurrency: int = field(default=2, metadata={

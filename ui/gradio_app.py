@@ -8,7 +8,7 @@ in `ui/chat.py`; this file only lays out components and wires events to them.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from agent.prompts import MODES
 from tools.base import Tool
@@ -34,10 +34,10 @@ def _model_choices(manager: ModelManager) -> list[tuple[str, str]]:
 
 def _second_model(manager: ModelManager, first: str) -> str:
     """The right side of the compare view: the fine-tuned adapter when the catalogue has it, else another model."""
-    names = [o.name for o in manager.options()]
-    preferred = [n for n in names if n != first and "funccall" in n]
-    others = [n for n in names if n != first]
-    return (preferred or others or [first])[0]
+    options = [o for o in manager.options() if o.name != first]
+    tuned = [o.name for o in options if "funccall" in o.name and o.state == "ready"]
+    ready = [o.name for o in options if o.state == "ready"]
+    return (tuned or ready or [o.name for o in options] or [first])[0]
 
 
 def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | None = None):
@@ -52,7 +52,7 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
 
     with gr.Blocks(title=TITLE, fill_width=False) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
-        conv_state = gr.State(lambda: chat.Conversation(model=default_model))
+        conv_state = gr.State(chat.Conversation(model=default_model))  # deep-copied for each browser session
         pending_message = gr.State("")
 
         with gr.Tabs():
@@ -63,8 +63,9 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
                     model = gr.Dropdown(_model_choices(manager), value=default_model, label="Model", scale=2,
                                         elem_id="model")
                 model_status = gr.Markdown("", elem_classes=["status-line"], elem_id="model-status")
-                chatbot = gr.Chatbot(label="Conversation", height=540, elem_id="chatbot", allow_tags=False,
-                                     sanitize_html=True, buttons=["copy", "copy_all"], feedback_options=None,
+                chatbot = gr.Chatbot(label="Conversation", height="64vh", min_height=420, elem_id="chatbot",
+                                     allow_tags=False, sanitize_html=True, buttons=["copy", "copy_all"],
+                                     feedback_options=None,
                                      placeholder="Ask about the weather, look something up, or just chat.")
                 with gr.Row():
                     textbox = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=6,
@@ -109,12 +110,12 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
         def respond(message, conv, mode_name, temp, tokens, calls, use_icl):
             settings = chat.agent_settings(temp, tokens, calls, use_icl)
             yield list(conv.display), conv
-            for conv in chat.run_turn(manager, tools, conv, message, mode_name, settings):
-                yield list(conv.display), conv
+            for state in chat.run_turn(manager, tools, conv, message, mode_name, settings):
+                yield list(state.display), state
 
         def change_model(name, conv):
-            for conv, status in chat.switch_model(manager, conv, name):
-                yield conv, status, gr.Dropdown(value=conv.model)
+            for state, status in chat.switch_model(manager, conv, name):
+                yield state, status, gr.Dropdown(value=state.model)
 
         def change_mode(mode_name):
             return gr.Dataset(samples=[[e] for e in examples[mode_name]])

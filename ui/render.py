@@ -81,8 +81,18 @@ def assistant_message(text: str) -> dict[str, Any]:
     return {"role": "assistant", "content": inert_markdown(text)}
 
 
+def inline_code(text: str) -> str:
+    """`text` as a Markdown code span that nothing inside it can close (rendered verbatim, so never as HTML)."""
+    text = " ".join((text or "").split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def tool_call_title(call) -> str:
-    return "🔧 " + escape_text(call.to_python())
+    """The call as the model wrote it, in code style: `get_current_weather(location="Oslo")`."""
+    return "🔧 " + inline_code(call.to_python())
 
 
 def tool_pending_message(event: ToolCallStarted, turn_id: str) -> dict[str, Any]:
