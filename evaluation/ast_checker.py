@@ -30,8 +30,9 @@ Relevance and irrelevance (whether a call was made at all) are scored in `evalua
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from agent.format import ToolCall
 
@@ -105,7 +106,8 @@ def _type_matches(value: Any, declared: tuple[type, ...]) -> bool:
     return _exact_type(value) in declared
 
 
-def _check_type(param: str, value: Any, prop: Mapping[str, Any], accepted: Sequence[Any]) -> tuple[CheckResult, Any, bool]:
+def _check_type(param: str, value: Any, prop: Mapping[str, Any],
+                accepted: Sequence[Any]) -> tuple[CheckResult, Any, bool]:
     """Returns (result, value converted for comparison, is_variable)."""
     declared_name = str(prop.get("type", "any")).lower()
     declared = _PYTHON_TYPES.get(declared_name)
@@ -125,7 +127,8 @@ def _check_type(param: str, value: Any, prop: Mapping[str, Any], accepted: Seque
         return OK, value, accepted_type is not None and accepted_type not in declared
     if accepted_type is not None and _exact_type(value) is accepted_type:
         return OK, value, True
-    return _fail("type_error", f"{param!r} should be {declared_name}, got {type(value).__name__} ({value!r})"), value, False
+    problem = _fail("type_error", f"{param!r} should be {declared_name}, got {type(value).__name__} ({value!r})")
+    return problem, value, False
 
 
 def _check_items(param: str, value: list, items: Mapping[str, Any], accepted: Sequence[Any]) -> CheckResult | None:
@@ -154,7 +157,8 @@ def _check_dict(param: str, value: Mapping[str, Any], accepted: Sequence[Any]) -
                 break
             options = option[key] if isinstance(option[key], list) else [option[key]]
             if _normalise_value(item) not in [_normalise_value(o) for o in options]:
-                mismatch = _fail("value_error:dict_value", f"{param!r}[{key!r}] = {item!r}, expected one of {options!r}")
+                mismatch = _fail("value_error:dict_value",
+                                 f"{param!r}[{key!r}] = {item!r}, expected one of {options!r}")
                 break
         if mismatch is None:
             missing = [k for k, options in option.items()
@@ -176,7 +180,7 @@ def _check_list_of_dicts(param: str, value: list, accepted: Sequence[Any]) -> Ch
             continue
         results = [_check_dict(param, item, [expected]) if isinstance(item, Mapping)
                    else _fail("type_error:nested", f"{param!r}: {item!r} is not a dict")
-                   for item, expected in zip(value, option)]
+                   for item, expected in zip(value, option, strict=True)]
         failed = next((r for r in results if not r.valid), None)
         if failed is None:
             return OK
@@ -184,9 +188,11 @@ def _check_list_of_dicts(param: str, value: list, accepted: Sequence[Any]) -> Ch
     return problem
 
 
-def _check_value(param: str, value: Any, prop: Mapping[str, Any], accepted: Sequence[Any], is_variable: bool) -> CheckResult:
+def _check_value(param: str, value: Any, prop: Mapping[str, Any], accepted: Sequence[Any],
+                 is_variable: bool) -> CheckResult:
     declared = _PYTHON_TYPES.get(str(prop.get("type", "")).lower(), ())
-    items_type = str((prop.get("items") or {}).get("type", "")).lower() if isinstance(prop.get("items"), Mapping) else ""
+    items = prop.get("items")
+    items_type = str(items.get("type", "")).lower() if isinstance(items, Mapping) else ""
     if not is_variable:
         if isinstance(value, dict) and (dict in declared or not declared):
             return _check_dict(param, value, accepted)
@@ -258,7 +264,8 @@ def check_calls(calls: Sequence[ToolCall], expected: Sequence[PossibleCall],
     for row in range(len(expected)):
         if not assign(row, set()):
             reasons = "; ".join(sorted({r.message for r in table[row]}))
-            return _fail("no_match", f"expected call {row + 1} ({next(iter(expected[row]))}) matches no call: {reasons}")
+            name = next(iter(expected[row]))
+            return _fail("no_match", f"expected call {row + 1} ({name}) matches no call: {reasons}")
     return OK
 
 

@@ -9,7 +9,8 @@ outcome: a list of possible answers (one per expected call, BFCL's format) or an
 - The generated split (`training/dataset.py` writes JSONL samples `{"id", "category", "split", "mode", "messages"}`
   whose last message is the assistant target): the prompt is the sample's own messages without the target; only samples
   whose prompt ends with a user message are first calls. A target call `[f(a=1)]` becomes the possible answer
-  `{"f": {"a": [1]}}` (one accepted value, no optional parameters); a prose target means "no call".
+  `{"f": {"a": [1]}}`; a parameter with a default in the tool's spec may also be left out or given its default
+  (as `training.dataset.grade_reply` allows); a prose target means "no call".
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from agent.format import ToolCall, ToolCallParseError, format_tool_calls, parse_tool_calls
 from agent.messages import Message
@@ -67,8 +69,11 @@ class EvalCase:
 # ---------------------------------------------------------------------------------------------------------- BFCL
 
 def default_bfcl_dir() -> Path:
-    """`BFCL_DIR` if set, else `../shared/bfcl` next to the repository."""
-    return Path(os.environ.get("BFCL_DIR") or REPO_ROOT.parent / "shared" / "bfcl")
+    """`BFCL_DIR` if set, else `data/bfcl` in the repository if present, else `../shared/bfcl` beside it."""
+    if os.environ.get("BFCL_DIR"):
+        return Path(os.environ["BFCL_DIR"])
+    vendored = REPO_ROOT / "data" / "bfcl"
+    return vendored if vendored.is_dir() else REPO_ROOT.parent / "shared" / "bfcl"
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -120,8 +125,11 @@ def load_bfcl(category: str, folder: str | os.PathLike | None = None) -> list[Ev
 # ------------------------------------------------------------------------------------------------ generated split
 
 def default_split_path() -> Path:
-    """`FUNCCALL_TEST_SPLIT` if set, else `data/funccall/test.jsonl` in the repository."""
-    return Path(os.environ.get("FUNCCALL_TEST_SPLIT") or REPO_ROOT / "data" / "funccall" / "test.jsonl")
+    """`FUNCCALL_TEST_SPLIT` if set, else the test split `python -m training.dataset` writes by default
+    (`$TRAINING_OUTPUT_DIR/funccall/data/test.jsonl`, `runs/funccall/data/test.jsonl` without it)."""
+    if os.environ.get("FUNCCALL_TEST_SPLIT"):
+        return Path(os.environ["FUNCCALL_TEST_SPLIT"])
+    return Path(os.environ.get("TRAINING_OUTPUT_DIR") or "runs") / "funccall" / "data" / "test.jsonl"
 
 
 def functions_in_prompt(text: str) -> list[dict[str, Any]]:
@@ -149,9 +157,23 @@ def _tool_specs(names: Iterable[str]) -> list[dict[str, Any]]:
         return []
 
 
-def possible_answer_of(calls: Sequence[ToolCall]) -> list[dict[str, dict[str, list[Any]]]]:
-    """A reference reply's calls as a possible answer: exactly these values, nothing optional."""
-    return [{call.name: {k: [v] for k, v in call.arguments.items()}} for call in calls]
+def possible_answer_of(calls: Sequence[ToolCall], functions: Sequence[dict[str, Any]] = ()
+                       ) -> list[dict[str, dict[str, list[Any]]]]:
+    """A reference reply's calls as a possible answer: these values; a parameter with a default in its spec may also
+    be left out (`""`) or given its default."""
+    specs = {f["name"]: f for f in functions}
+    answers = []
+    for call in calls:
+        properties = (specs.get(call.name, {}).get("parameters") or {}).get("properties") or {}
+        accepted: dict[str, list[Any]] = {k: [v] for k, v in call.arguments.items()}
+        for name, prop in properties.items():
+            if "default" not in prop:
+                continue
+            value = call.arguments.get(name, prop["default"])
+            if value == prop["default"]:
+                accepted[name] = [value, ""]
+        answers.append({call.name: accepted})
+    return answers
 
 
 def sample_to_case(sample: dict[str, Any]) -> EvalCase | None:
@@ -170,7 +192,7 @@ def sample_to_case(sample: dict[str, Any]) -> EvalCase | None:
         functions = _tool_specs({c.name for c in calls})
     category = sample.get("category") or sample.get("mode") or "all"
     return EvalCase(str(sample.get("id")), f"gen:{category}", GENERATED, prompt, functions,
-                    possible_answer_of(calls), target)
+                    possible_answer_of(calls, functions), target)
 
 
 def load_generated(path: str | os.PathLike | None = None, split: str | None = "test") -> list[EvalCase]:
@@ -178,7 +200,7 @@ def load_generated(path: str | os.PathLike | None = None, split: str | None = "t
     path = Path(path) if path else default_split_path()
     if not path.exists():
         raise FileNotFoundError(f"no generated split at {path}; build it with `python -m training.dataset` "
-                                "or point --split-file / FUNCCALL_TEST_SPLIT at a JSONL file")
+                                "or point --split-file (or FUNCCALL_TEST_SPLIT) at its test.jsonl")
     cases = []
     for sample in read_jsonl(path):
         if split and sample.get("split", split) != split:

@@ -4,18 +4,20 @@ Run:
     python -m evaluation funccall --model smollm2-135m --categories simple irrelevance --limit 20
     python -m evaluation funccall --model smollm2-135m-funccall --categories generated --samples 4 --temperature 0.6
 
-Cases come from BFCL v4 files (`--bfcl-dir`, default `BFCL_DIR` or `../shared/bfcl`) and from the generated test split
-(`--split-file`, default `FUNCCALL_TEST_SPLIT` or `data/funccall/test.jsonl`). Writes `results.json` and `report.md`
-to `--out-dir` (default `runs/eval/funccall-<model>-<time>/`, under `EVAL_RUNS_DIR` if set).
+Cases come from BFCL v4 files (`--bfcl-dir`, default `BFCL_DIR`, `data/bfcl` or `../shared/bfcl`) and from the
+generated test split (`--split-file`, default `FUNCCALL_TEST_SPLIT`, else `runs/funccall/data/test.jsonl` where
+`python -m training.dataset` writes it). Writes `results.json` and `report.md` to `--out-dir` (default
+`runs/eval/funccall-<model>-<time>/`, under `EVAL_RUNS_DIR` if set).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from agent.backends.base import LLM
 from evaluation.cases import BFCL_CATEGORIES, GENERATED, EvalCase, limit_cases, load_bfcl, load_generated
@@ -37,10 +39,11 @@ class CaseSelection:
         "choices": CATEGORY_CHOICES})
     limit: int | None = field(default=None, metadata={"help": "At most this many cases per category (a seeded "
                                                                 "random subset)."})
-    bfcl_dir: str | None = field(default=None, metadata={"help": "Folder of BFCL v4 JSON-lines files "
-                                                                   "(default: BFCL_DIR or ../shared/bfcl)."})
-    split_file: str | None = field(default=None, metadata={"help": "Generated split JSONL (default: "
-                                                                     "FUNCCALL_TEST_SPLIT or data/funccall/test.jsonl)."})
+    bfcl_dir: str | None = field(default=None, metadata={
+        "help": "Folder of BFCL v4 JSON-lines files (default: BFCL_DIR, data/bfcl, or ../shared/bfcl)."})
+    split_file: str | None = field(default=None, metadata={
+        "help": "Generated split JSONL (default: FUNCCALL_TEST_SPLIT, else the test.jsonl that "
+                "`python -m training.dataset` writes: runs/funccall/data/test.jsonl)."})
     split: str = field(default="test", metadata={"help": "Keep only samples of this split from --split-file."})
 
 
@@ -72,7 +75,7 @@ class FunccallRun:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FunccallRun":
+    def from_dict(cls, data: dict[str, Any]) -> FunccallRun:
         return cls(data["model"], data["settings"], data["selection"],
                    [CaseResult.from_dict(c) for c in data["cases"]], data["wall_s"], data.get("notes", []))
 
@@ -93,10 +96,14 @@ def collect_cases(selection: CaseSelection, seed: int = 0) -> tuple[list[EvalCas
 
 def evaluate(llm: LLM, cases: Sequence[EvalCase], settings: RunSettings, selection: CaseSelection | None = None,
              notes: Sequence[str] = (), show_progress: bool = True) -> FunccallRun:
+    notes = list(notes)
+    if settings.samples > 1 and settings.temperature == 0:
+        notes.append(f"{settings.samples} samples per prompt at temperature 0 are all the same greedy reply: "
+                     "use --temperature above 0 for a meaningful vote")
     start = time.perf_counter()
     results = run_cases(llm, cases, settings, show_progress=show_progress, desc=getattr(llm, "name", "model"))
     return FunccallRun(getattr(llm, "name", "model"), asdict(settings), asdict(selection) if selection else {},
-                       results, time.perf_counter() - start, list(notes))
+                       results, time.perf_counter() - start, notes)
 
 
 # ------------------------------------------------------------------------------------------------------- report
@@ -106,7 +113,8 @@ TABLE_METRICS = ("accuracy", "format_valid", "relevance", "restraint", "name_acc
 
 
 def metrics_table(metrics: dict[str, CategoryMetrics], multi_sample: bool) -> str:
-    names = [m for m in TABLE_METRICS if multi_sample or m not in ("mean_sample_accuracy", "consistency")]
+    names = [m for m in TABLE_METRICS if (multi_sample or m not in ("mean_sample_accuracy", "consistency"))
+             and any(getattr(c, m) is not None for c in metrics.values())]
     headers = ["Category", "n", *[METRIC_LABELS[m] for m in names], "Latency (s)"]
     rows = []
     for category, m in metrics.items():
@@ -173,9 +181,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataclass_arguments(parser, RunSettings)
 
 
-def main(args: argparse.Namespace, command: str = "") -> Path:
-    from evaluation.loading import load_model, unload
+def main(args: argparse.Namespace, command: str = "", load_model=None) -> Path:
+    """Run the task; `load_model(name) -> LLM` defaults to loading the catalogue model with llama.cpp."""
+    from evaluation.loading import unload
     from models.catalogue import default_model_name
+
+    if load_model is None:
+        from evaluation.loading import load_model
 
     selection = from_namespace(CaseSelection, args)
     settings = from_namespace(RunSettings, args)

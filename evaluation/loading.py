@@ -1,4 +1,4 @@
-"""Load a catalogue model for evaluation: `models.catalogue.resolve` (checked files) + `LlamaCppLLM`."""
+"""Load a catalogue model for evaluation (through `models.loader`), and free it when a run is done."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from agent.backends.base import LLM
 
 
 def load_model(name: str, n_ctx: int | None = None, n_threads: int | None = None) -> LLM:
-    """A catalogue model by name, loaded in-process with llama.cpp (the files are checked before loading)."""
-    from agent.backends.llamacpp import LlamaCppLLM
-    from models.catalogue import resolve
+    """A catalogue model by name, loaded in-process with llama.cpp (files are checked before llama.cpp sees them).
 
-    resolved = resolve(name)
-    return LlamaCppLLM(resolved.model_path, resolved.lora_path, name=name, n_ctx=n_ctx or resolved.entry.n_ctx,
-                       n_threads=n_threads, ram_cache_mb=0)
+    No RAM prompt cache: evaluation prompts do not come back, and llama.cpp's own prefix reuse covers shared prefixes.
+    """
+    from models.loader import load_llm
+
+    return load_llm(name, n_ctx=n_ctx, n_threads=n_threads, ram_cache_mb=0)
 
 
 def unload(llm: LLM) -> None:

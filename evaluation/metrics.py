@@ -8,8 +8,9 @@ prompt, the majority vote is scored, and `mean_sample_accuracy` and `consistency
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from evaluation.cases import decision_classes
 from evaluation.scoring import CaseResult

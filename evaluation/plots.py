@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 
 def _pyplot():
@@ -28,7 +28,7 @@ def grouped_bars(values: Mapping[str, Mapping[str, float | None]], title: str, p
         ys = [values[name].get(group) for group in groups]
         heights = [0 if y is None else (100 * y if percent else y) for y in ys]
         bars = ax.bar(xs, heights, width, label=name)
-        for bar, y in zip(bars, ys):
+        for bar, y in zip(bars, ys, strict=True):
             if y is not None:
                 label = f"{100 * y:.0f}" if percent else f"{y:.2f}"
                 ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",

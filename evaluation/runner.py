@@ -9,13 +9,13 @@ the end so they can be parsed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
 
-from agent.backends.base import LLM, GenerationParams, Usage
+from agent.backends.base import LLM, BackendError, GenerationParams, Usage
 from agent.loop import classify_opening
 from evaluation.cases import EvalCase
-from evaluation.scoring import CaseResult, score_reply, vote
+from evaluation.scoring import CaseResult, backend_failure, score_reply, vote
 
 
 @dataclass
@@ -75,8 +75,13 @@ def run_cases(llm: LLM, cases: Sequence[EvalCase], settings: RunSettings | None 
         for case in cases:
             scores = []
             for index in range(settings.samples):
-                text, complete, usage, seconds = first_call(llm, case, settings.params(index), settings.stop_at_prose)
-                score = score_reply(case, text, complete)
+                try:
+                    text, complete, usage, seconds = first_call(llm, case, settings.params(index),
+                                                                settings.stop_at_prose)
+                    score = score_reply(case, text, complete)
+                except BackendError as exc:  # e.g. a prompt longer than the context: a failed case, not a crash
+                    text, usage, seconds = "", None, 0.0
+                    score = backend_failure(case, str(exc))
                 score.latency_s = round(seconds, 4)
                 score.completion_tokens = usage.completion_tokens if usage else None
                 scores.append(score)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from agent.format import ToolCall, ToolCallParseError, format_tool_calls, parse_tool_calls
 from evaluation.ast_checker import check_calls
@@ -130,6 +131,14 @@ def score_reply(case: EvalCase, reply: str, complete: bool = True) -> SampleScor
     return score
 
 
+def backend_failure(case: EvalCase, message: str) -> SampleScore:
+    """The model could not answer at all (for example the prompt does not fit its context): a failed reply."""
+    return SampleScore(reply="", decision=MALFORMED, calls=None, format_valid=False, called=False, correct=False,
+                       name_correct=False if case.should_call else None,
+                       ast_correct=False if case.should_call else None,
+                       error_type="backend_error", error=message, key=MALFORMED)
+
+
 @dataclass
 class CaseResult:
     """All samples of one case, and their majority vote."""
@@ -154,7 +163,7 @@ class CaseResult:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CaseResult":
+    def from_dict(cls, data: dict[str, Any]) -> CaseResult:
         data = dict(data)
         data["samples"] = [SampleScore(**s) for s in data["samples"]]
         data["majority"] = SampleScore(**data["majority"])
