@@ -44,8 +44,19 @@ def preload(manager: ModelManager, name: str) -> None:
     threading.Thread(target=load, name=f"preload-{name}", daemon=True).start()
 
 
+class RedactingFormatter(logging.Formatter):
+    """Log lines, tracebacks included, with the values of secret environment variables (HF_TOKEN, ...) hidden."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from agent.loop import redact_secrets
+
+        return redact_secrets(super().format(record))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own health checks, one line per request
     config = parse_config(argv)
     from tools import get_tools

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,9 @@ from agent.prompts import get_mode, mode_system_prompt
 from tools.base import Tool, timed
 
 MAX_USER_CHARS = 20_000
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL, but tab and newlines
+_SPECIAL_TOKEN = re.compile(r"<\|(?=[\w.-]{1,64}\|>)")  # the opening of `<|im_end|>`, `<|eot_id|>`, `<|python_tag|>`
+_SECRET_NAME = re.compile(r"TOKEN|API_KEY|APIKEY|SECRET|PASSWORD", re.IGNORECASE)
 
 
 @dataclass
@@ -68,6 +72,42 @@ def classify_opening(text: str) -> str:
     return "prose"
 
 
+# ------------------------------------------------------------------------------------- text from outside
+
+def clean_user_text(text: str) -> str:
+    """The user's message as the model gets it: valid UTF-8, no control characters, no chat-template special tokens.
+
+    Backends tokenize the rendered prompt with special tokens parsed (llama.cpp's `special=True`), so `<|im_end|>`
+    typed or pasted into a message would really end the turn and could forge a system or tool turn after it. A
+    zero-width non-joiner after `<` keeps the text as it reads and makes it ordinary text.
+    """
+    text = text.encode("utf-8", "replace").decode("utf-8").replace("\r\n", "\n")  # lone surrogates become "?"
+    text = _CONTROL_CHARS.sub("", text)
+    return _SPECIAL_TOKEN.sub("<\u200c|", text)
+
+
+def quoted_tool_result(result: dict) -> Message:
+    """A tool result as the model reads it: JSON, so whatever a web page says arrives as quoted data.
+
+    `<|` inside a JSON string is written `\\u003c|`: the same data once decoded, but no longer a special token that
+    could close the tool turn and open a forged one.
+    """
+    content = tool_result_message(result).content.encode("utf-8", "replace").decode("utf-8")
+    return Message("ipython", _SPECIAL_TOKEN.sub(lambda _: "\\u003c|", content))
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with the value of every secret-looking environment variable (HF_TOKEN, JUDGE_API_KEY, ...) hidden.
+
+    Error messages from a server can echo the request back (an Authorization header in a 401 page); they are shown to
+    the user and logged, so they pass through here first.
+    """
+    for name, value in os.environ.items():
+        if len(value) >= 8 and _SECRET_NAME.search(name) and value in text:
+            text = text.replace(value, "[redacted]")
+    return text
+
+
 class Agent:
     """A tool-calling agent over any `LLM`, in one of the modes (weather, wiki, chat, all)."""
 
@@ -92,8 +132,8 @@ class Agent:
         """Run one user turn. The last event is always a `FinalAnswer` whose `.messages` extend the history."""
         start = time.perf_counter()
         stats = TurnStats()
-        user_text = (user_text or "").strip()
-        if not user_text:
+        user_text = clean_user_text((user_text or "").strip()).strip()
+        if not any(c.isprintable() and not c.isspace() for c in user_text):  # empty, or only invisible characters
             yield AgentError("Empty message: type a question first.")
             yield FinalAnswer("Please type a question.", stats, [])
             return
@@ -105,23 +145,29 @@ class Agent:
         system = self.system_message()
         params = self.settings.generation
         answer = ""
+        turn_results: dict[str, dict] = {}  # every call run this turn, so a repeat is answered without running again
         for number in range(1, self.settings.max_llm_calls + 1):
-            history, trimmed = self._fit_context(system, history, new_messages, params)
-            if trimmed:
-                yield Notice(f"The conversation was too long for the model's context: the {trimmed} oldest "
-                             f"message{'s were' if trimmed != 1 else ' was'} left out.")
+            history, new_messages, notices = self._fit_context(system, history, new_messages, params)
+            for notice in notices:
+                yield Notice(notice)
             prompt = [system, *history, *new_messages]
             try:
                 reply, usage, streamed = yield from self._call(prompt, params, stats, start)
             except BackendError as exc:
-                yield AgentError(str(exc))
-                answer = f"Sorry, the model failed: {exc}"
+                message = redact_secrets(str(exc))
+                yield AgentError(message)
+                answer = f"Sorry, the model failed: {message}"
                 break
             stats.add(usage)
             yield LLMCallFinished(number, reply, usage)
             if streamed:
                 answer = reply
                 new_messages.append(Message("assistant", reply))
+                buried = self._buried_calls(reply)
+                if buried:
+                    names = ", ".join(dict.fromkeys(call.name for call in buried))
+                    yield Notice(f"The model wrote a call to {names} inside its answer instead of replying with the "
+                                 "call alone, so it was not run. Ask again to get the tool's result.")
                 break
             try:
                 calls = parse_tool_calls(reply)
@@ -130,7 +176,7 @@ class Agent:
             else:
                 parse_error = None
             if calls == []:  # it opened like a call but is prose after all: show it as the answer
-                answer = reply.strip()
+                answer = reply.strip().removeprefix(PYTHON_TAG).strip()
                 yield Token(answer)
                 new_messages.append(Message("assistant", reply))
                 break
@@ -140,7 +186,7 @@ class Agent:
                 if last_call:
                     answer = "Sorry, I could not form a valid tool call for that. Please rephrase your question."
                     break
-                new_messages += [Message("assistant", reply), tool_result_message(
+                new_messages += [Message("assistant", reply), quoted_tool_result(
                     {"error": f"Your function call could not be parsed: {parse_error.reason}. Answer in plain text, "
                               "or call a function in the format [func_name(param=value)]."})]
                 continue
@@ -151,8 +197,8 @@ class Agent:
                           f"{self.settings.max_llm_calls} model calls per turn).")
                 break
             new_messages.append(Message("assistant", reply))
-            for result in (yield from self._run_tools(calls, stats)):
-                new_messages.append(tool_result_message(result))
+            for result in (yield from self._run_tools(calls, stats, turn_results)):
+                new_messages.append(quoted_tool_result(result))
         if not new_messages or new_messages[-1].role != "assistant":
             new_messages.append(Message("assistant", answer))
         stats.total_s = time.perf_counter() - start
@@ -184,12 +230,16 @@ class Agent:
             return buffer.strip(), usage, True
         return buffer, usage, False
 
-    def _run_tools(self, calls: list[ToolCall], stats: TurnStats):
-        """Validate and run the calls of one reply (never an unvalidated one); returns their results in order."""
-        results, seen = [], {}
+    def _run_tools(self, calls: list[ToolCall], stats: TurnStats, turn_results: dict[str, dict]):
+        """Validate and run the calls of one reply (never an unvalidated one); returns their results in order.
+
+        The same call twice in one reply runs once. A call already run in an earlier reply of this turn is not run
+        again: small models repeat a call instead of answering from its result, and would spend the budget on it.
+        """
+        results, seen = [], set()
         for index, call in enumerate(calls):
             key = json.dumps([call.name, call.arguments], sort_keys=True, default=str)
-            if key in seen:  # the same call twice in one reply runs once
+            if key in seen:
                 continue
             yield ToolCallStarted(call, index)
             errors = validate_call(call, self.specs)
@@ -198,26 +248,87 @@ class Agent:
                                              f"{self.settings.max_tool_calls}); this one was not run"}, 0.0
             elif errors:
                 result, duration = {"error": "; ".join(e.message for e in errors)}, 0.0
+            elif key in turn_results:
+                result, duration = {"error": "this exact call was already made in this turn and its result is "
+                                             "above; answer the user from that result"}, 0.0
             else:
                 result, duration = timed(self.tools[call.name], call.arguments)
                 stats.tool_calls += 1
-            seen[key] = result
+                turn_results[key] = result
+            seen.add(key)
             results.append(result)
             yield ToolCallFinished(call, index, result, duration, ok="error" not in result)
         return results
 
+    def _buried_calls(self, text: str) -> list[ToolCall]:
+        """Calls to this agent's tools written inside prose. They are not run (a call must be the whole reply), but
+        the user should know why nothing happened."""
+        if not self.tools or not any(name in text for name in self.tools):
+            return []
+        names = "|".join(re.escape(name) for name in self.tools)
+        found: list[ToolCall] = []
+        for match in list(re.finditer(rf"\[?\s*\b(?:{names})\s*\(", text))[:5]:
+            ends = [i for i, c in enumerate(text[match.end():], match.end()) if c in ")]"][:10]
+            for end in ends:
+                calls = parse_tool_calls_quiet(text[match.start():end + 1])
+                if calls:
+                    found += [call for call in calls if call.name in self.tools]
+                    break
+        return found
+
     def _fit_context(self, system: Message, history: list[Message], new: list[Message], params: GenerationParams):
-        """Drop the oldest history messages (whole exchanges) until the prompt plus the reply fits the context."""
-        budget = getattr(self.llm, "context_length", 0)
-        if not budget:
-            return history, 0
-        budget -= params.max_tokens
-        trimmed = 0
-        while history and self.llm.count_tokens([system, *history, *new]) > budget:
+        """Make the prompt plus room for the reply fit the context; returns (history, new messages, notices).
+
+        First the oldest history goes, whole exchanges at a time. If this turn alone is still too long (a tool result
+        of a whole web page, a very long message), this turn's tool results are shortened, longest first, and then
+        the user's message: a note instead of a prompt the backend would refuse.
+        """
+        context = getattr(self.llm, "context_length", 0)
+        if not context:
+            return history, new, []
+        budget = context - min(params.max_tokens, context // 2)  # a huge max_tokens must not leave no room at all
+        notices, trimmed = [], 0
+        tokens = self.llm.count_tokens([system, *history, *new])
+        while history and tokens > budget:
             # Drop from the oldest message up to (not including) the next user message, so an exchange goes whole.
             cut = next((i for i in range(1, len(history)) if history[i].role == "user"), len(history))
             history, trimmed = history[cut:], trimmed + cut
-        return history, trimmed
+            tokens = self.llm.count_tokens([system, *history, *new])
+        if trimmed:
+            notices.append(f"The conversation was too long for the model's context: the {trimmed} oldest "
+                           f"message{'s were' if trimmed != 1 else ' was'} left out.")
+        if tokens <= budget:
+            return history, new, notices
+        new = list(new)
+        results = sorted((i for i, m in enumerate(new) if m.role == "ipython"), key=lambda i: -len(new[i].content))
+        for i in [*results, 0]:
+            if self.llm.count_tokens([system, *new]) <= budget:
+                break
+            new[i] = self._shortened(system, new, i, budget)
+            if i == 0:
+                notices.append(f"Your message was too long for the model's context: only its first "
+                               f"{len(new[0].content)} characters were used.")
+            else:
+                notices.append("A tool result was too long for the model's context: it was shortened to fit.")
+        return history, new, notices
+
+    def _shortened(self, system: Message, new: list[Message], index: int, budget: int) -> Message:
+        """`new[index]` cut to the longest start that lets the prompt fit (a binary search over its length)."""
+        original = new[index]
+        mark = "" if original.role == "user" else " …[cut to fit the model's context]"
+
+        def cut(length: int) -> Message:
+            return Message(original.role, original.content[:length].rstrip() + mark)
+
+        low, high = 0, len(original.content)
+        while low < high:
+            middle = (low + high + 1) // 2
+            trial = [*new[:index], cut(middle), *new[index + 1:]]
+            if self.llm.count_tokens([system, *trial]) <= budget:
+                low = middle
+            else:
+                high = middle - 1
+        return cut(low)
 
 
 def parse_tool_calls_quiet(text: str) -> list[ToolCall]:

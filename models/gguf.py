@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -90,13 +91,23 @@ class _Reader:
 
 
 def read_gguf(path: str | os.PathLike, keep_arrays: bool = False) -> GGUFInfo:
-    """Parse a GGUF header (metadata and tensor table); raises `ModelFileError` with a clear message."""
+    """Parse a GGUF header (metadata and tensor table); raises `ModelFileError` with a clear message.
+
+    A header is parsed once per file version (path, size, modification time): the app asks whether each catalogue
+    model is available on every page load and every turn, and parsing a tokenizer's 49k strings takes ~0.2 s.
+    Treat the result as read-only; it is shared.
+    """
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"{path}: file not found")
     if not path.is_file():
         raise ModelFileError(f"{path}: not a file")
-    size = path.stat().st_size
+    stat = path.stat()
+    return _read_gguf(path, stat.st_size, stat.st_mtime_ns, keep_arrays)
+
+
+@lru_cache(maxsize=32)
+def _read_gguf(path: Path, size: int, mtime_ns: int, keep_arrays: bool) -> GGUFInfo:
     with path.open("rb") as handle:
         reader = _Reader(handle, path)
         magic = handle.read(4)

@@ -152,6 +152,19 @@ def tool(func: Callable[..., Any] | None = None, *, name: str | None = None):
     return wrap(func) if func is not None else wrap
 
 
+MAX_ECHO_CHARS = 200
+
+
+def echo_argument(value: Any) -> Any:
+    """An argument as a result may repeat it back: whole when short, cut when absurd (a 10,000-character "location"
+    echoed into the result would fill the model's context with it)."""
+    if isinstance(value, str) and len(value) > MAX_ECHO_CHARS:
+        return value[:MAX_ECHO_CHARS] + f"… ({len(value)} characters)"
+    if not isinstance(value, (str, int, float, bool, type(None))) or len(repr(value)) > MAX_ECHO_CHARS:
+        return repr(value)[:MAX_ECHO_CHARS] + ("…" if len(repr(value)) > MAX_ECHO_CHARS else "")
+    return value
+
+
 def timed(tool_: Tool, arguments: dict[str, Any]) -> tuple[dict[str, Any], float]:
     """Run a tool and return (result, seconds taken)."""
     start = time.perf_counter()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from tools.base import tool
+from tools.base import echo_argument, tool
 from tools.config import (
     Deadline,
     ToolConfigError,
@@ -102,7 +102,7 @@ def get_current_weather(location: str, unit: Literal["celsius", "fahrenheit"] = 
         return _ask(place_name, {"current": ",".join(CURRENT_VARIABLES), "forecast_days": 1,
                                  "temperature_unit": temperature_unit}, _current_result)
 
-    return _as_value(work, {"location": location}, "The weather lookup")
+    return _as_value(work, {"location": echo_argument(location)}, "The weather lookup")
 
 
 @tool
@@ -120,7 +120,8 @@ def get_weather_forecast(location: str, days: int = 3, unit: Literal["celsius", 
                                  "temperature_unit": temperature_unit},
                     lambda place, answer: _forecast_result(place, answer, day_count))
 
-    return _as_value(work, {"location": location, "days": days}, "The weather forecast lookup")
+    return _as_value(work, {"location": echo_argument(location), "days": echo_argument(days)},
+                     "The weather forecast lookup")
 
 
 def _as_value(work, context: dict[str, Any], what: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import warnings
 from contextlib import contextmanager
 from typing import Any
 
-from tools.base import tool
+from tools.base import echo_argument, tool
 from tools.config import (
     Deadline,
     ToolConfigError,
@@ -57,7 +57,7 @@ def search_wikipedia(query: str) -> dict:
     Args:
         query: What to look up, e.g. "Ada Lovelace" or "Eiffel Tower".
     """
-    context: dict[str, Any] = {"query": query}
+    context: dict[str, Any] = {"query": echo_argument(query)}
     try:
         query = _check_query(query)
         config = ToolsConfig.from_env()

