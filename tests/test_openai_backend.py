@@ -28,7 +28,7 @@ class Server:
                 if server.status != 200:
                     self.send_response(server.status)
                     self.end_headers()
-                    self.wfile.write(b"overloaded")
+                    self.wfile.write(b"overloaded; you sent " + (self.headers.get("Authorization") or "").encode())
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")

@@ -30,6 +30,7 @@ class OpenAICompatibleLLM:
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         if key:
             self._session.headers["Authorization"] = f"Bearer {key}"
+        self._secret = key or None
         self._context_length = context_length
         self.timeout_s = timeout_s
         self.tool_role = tool_role
@@ -71,7 +72,10 @@ class OpenAICompatibleLLM:
             raise BackendError(f"cannot reach {self.base_url}: {type(exc).__name__}") from None
         with response:
             if response.status_code != 200:
-                raise BackendError(f"{self.base_url} answered HTTP {response.status_code}: {response.text[:200]}")
+                body = response.text[:200]
+                if self._secret:  # a server may echo the Authorization header back in its error page
+                    body = body.replace(self._secret, "[redacted]")
+                raise BackendError(f"{self.base_url} answered HTTP {response.status_code}: {body}")
             for line in response.iter_lines(decode_unicode=True):
                 if not line or not line.startswith("data:"):
                     continue
