@@ -129,7 +129,8 @@ def run_converter(scripts: LlamaCppScripts, script: Path, args: Sequence[str], l
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(scripts.gguf_py), str(scripts.root), env.get("PYTHONPATH", "")])
     env.pop("NO_LOCAL_GGUF", None)  # it would make the converters skip their own gguf-py
-    command = [sys.executable, str(script), *map(str, args)]
+    # The converter runs from its own folder, so every path handed to it must be absolute.
+    command = [sys.executable, str(script), *(str(a.resolve()) if isinstance(a, Path) else str(a) for a in args)]
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(command)}\n")
         log.flush()
