@@ -1,17 +1,28 @@
 """In-process llama.cpp backend (llama-cpp-python), one lock per loaded model.
 
 The prompt is rendered by us (Meta's layout for Llama 3.x, the GGUF's own chat template otherwise) and passed as
-tokens, so a prompt that extends the previous one only evaluates the new suffix. An optional `LlamaRAMCache` keeps the
-states of other conversations, so switching between users or modes does not prefill from scratch.
+tokens, so a prompt that extends the previous one only evaluates the new suffix. A bounded `KVStateCache` keeps the KV
+caches of other conversations, so switching between users or modes does not prefill from scratch.
+
+Why not llama-cpp-python's `LlamaRAMCache`: it saves a full state after *every* completion, and that state includes
+the logits buffer (n_batch x vocabulary floats: 100 MB for SmolLM2, 260 MB for Llama 3.2), which its byte budget does
+not even count. Measured here: 0.2-0.4 s per save and per load for a 135M model. `KVStateCache` copies only the KV
+cells of the sequence (about 23 kB per token for SmolLM2-135M: 10 MB, ~10 ms for a 450-token conversation) and only
+when the next prompt is about to overwrite a conversation worth keeping.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
+
+import numpy as np
 
 from agent.backends.base import BackendError, GenerationParams, Usage
 from agent.messages import ChatTemplate, Message, is_llama3_template, render_llama3
@@ -30,13 +41,15 @@ class LlamaCppLLM:
         n_threads: int | None = None,
         ram_cache_mb: int = 256,
         verbose: bool = False,
+        min_saved_tokens: int = 32,
+        min_restore_gain: int = 8,
     ):
         # Check files first: llama-cpp-python segfaults on the first generation with a bad lora_path.
         info = check_model_file(model_path)
         if lora_path is not None:
             check_lora_file(lora_path, info)
         try:
-            from llama_cpp import Llama, LlamaRAMCache
+            from llama_cpp import Llama
         except ImportError as exc:
             raise BackendError("llama-cpp-python is not installed: pip install -r requirements.txt") from exc
         self.name = name or Path(model_path).stem
@@ -52,8 +65,11 @@ class LlamaCppLLM:
             )
         except Exception as exc:
             raise BackendError(f"llama.cpp could not load {model_path}: {exc}") from exc
-        if ram_cache_mb:
-            self.llama.set_cache(LlamaRAMCache(capacity_bytes=ram_cache_mb << 20))
+        # Saved KV states of other conversations (0 MB: none; the live KV cache still serves the next call).
+        self.kv_states = KVStateCache(ram_cache_mb << 20) if ram_cache_mb else None
+        self.kv_stats = KVCacheStats()
+        self.min_saved_tokens = min_saved_tokens  # a conversation shorter than this is cheaper to prefill again
+        self.min_restore_gain = min_restore_gain  # restore a saved state only if it saves at least this many tokens
         template = info.chat_template
         self.is_llama3 = is_llama3_template(template)
         self._template = None
@@ -72,20 +88,22 @@ class LlamaCppLLM:
     def context_length(self) -> int:
         return self.llama.n_ctx()
 
-    def render(self, messages: Sequence[Message]) -> str:
+    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
         if self.is_llama3:
-            return render_llama3(messages)
-        return self._template.render(messages)
+            return render_llama3(messages, add_generation_prompt)
+        return self._template.render(messages, add_generation_prompt)
 
-    def tokenize(self, messages: Sequence[Message]) -> list[int]:
-        text = self.render(messages)
+    def tokenize(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> list[int]:
+        text = self.render(messages, add_generation_prompt)
         # The rendered text already carries BOS where the template wants it; special=True parses header tokens.
         return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return len(self.tokenize(messages))
 
-    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str | Usage]:
+    def stream(self, messages: Sequence[Message], params: GenerationParams,
+               logits_processor: Any = None) -> Iterator[str | Usage]:
+        """Stream a reply. `logits_processor` (a llama_cpp.LogitsProcessorList) is handed to llama.cpp's sampler."""
         tokens = self.tokenize(messages)
         if len(tokens) + 1 >= self.context_length:
             raise BackendError(f"prompt of {len(tokens)} tokens does not fit the context of {self.context_length}")
@@ -94,6 +112,7 @@ class LlamaCppLLM:
             start = time.perf_counter()
             self._reset_counters()
             usage = Usage(prompt_tokens=len(tokens))
+            self._bring_best_state(tokens)
             first, pieces = None, 0
             chunks = self.llama.create_completion(
                 tokens,
@@ -103,10 +122,13 @@ class LlamaCppLLM:
                 seed=params.seed,
                 stop=list(params.stop),
                 stream=True,
+                logits_processor=logits_processor,
             )
             for chunk in chunks:
-                text = chunk["choices"][0]["text"]
-                pieces += 1
+                choice = chunk["choices"][0]
+                text = choice["text"]
+                if choice["finish_reason"] is None:  # one chunk per generated token; the last one only ends it
+                    pieces += 1
                 if text:
                     if first is None:
                         first = time.perf_counter()
@@ -132,3 +154,159 @@ class LlamaCppLLM:
         usage.completion_tokens = perf.n_eval
         usage.prompt_eval_s = perf.t_p_eval_ms / 1000
         usage.decode_s = perf.t_eval_ms / 1000
+
+    # The KV cache: llama.cpp holds one conversation at a time; other conversations wait in `kv_states`.
+    def clear_cache(self) -> None:
+        """Forget the live KV cache and every saved state: the next call prefills its whole prompt."""
+        with self.lock:
+            self.llama.reset()
+            if self.kv_states is not None:
+                self.kv_states.clear()
+
+    def prewarm(self, prompts: Sequence[Sequence[Message]]) -> tuple[int, float]:
+        """Prefill prompts many conversations start with (each mode's system prompt) and keep their KV states.
+
+        Meant for start-up, before the first user: otherwise the first user of each mode waits for its system prompt
+        (hundreds of tokens). Returns (tokens evaluated, seconds).
+        """
+        import llama_cpp
+
+        evaluated, start = 0, time.perf_counter()
+        with self.lock:
+            for messages in prompts:
+                tokens = self.tokenize(messages, add_generation_prompt=False)
+                self._bring_best_state(tokens)
+                shared = common_prefix_length(self.llama.input_ids[: self.llama.n_tokens],
+                                              np.asarray(tokens, dtype=np.intc))
+                if shared < len(tokens):
+                    self.llama.n_tokens = shared
+                    self.llama.eval(tokens[shared:])
+                    llama_cpp.llama_synchronize(self.llama.ctx)
+                    evaluated += len(tokens) - shared
+                if self.kv_states is not None:
+                    self._save_live()
+        return evaluated, time.perf_counter() - start
+
+    def _bring_best_state(self, tokens: Sequence[int]) -> None:
+        """Before a call: keep the live KV cache, or swap in the saved conversation that shares more of the prompt.
+
+        The live conversation is saved first when the call is about to overwrite a good part of it (another user or
+        mode): its tokens past the shared prefix would otherwise have to be prefilled again when it comes back.
+        """
+        if self.kv_states is None:
+            return
+        prompt = np.asarray(tokens, dtype=np.intc)
+        live = self.llama.input_ids[: self.llama.n_tokens]
+        live_shared = common_prefix_length(live, prompt)
+        saved, saved_shared = self.kv_states.longest_prefix(prompt)
+        restore = saved is not None and saved_shared >= live_shared + self.min_restore_gain
+        if restore or len(live) - live_shared >= self.min_saved_tokens:
+            self._save_live()
+        if restore:
+            self._restore(saved)
+
+    def _save_live(self) -> None:
+        live = self.llama.input_ids[: self.llama.n_tokens]
+        if len(live) < self.min_saved_tokens or self.kv_states.covers(live):
+            return
+        import llama_cpp
+
+        start = time.perf_counter()
+        size = llama_cpp.llama_state_seq_get_size(self.llama.ctx, 0)
+        data = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self.llama.ctx, data, size, 0)
+        if written:
+            self.kv_states.add(SavedState(live.copy(), data, int(written)))
+            self.kv_stats.saves += 1
+            self.kv_stats.save_s += time.perf_counter() - start
+
+    def _restore(self, saved: SavedState) -> None:
+        import llama_cpp
+
+        start = time.perf_counter()
+        if llama_cpp.llama_state_seq_set_data(self.llama.ctx, saved.data, saved.nbytes, 0) != saved.nbytes:
+            # The KV cache could not take the state back (full?): start this prompt from nothing rather than guess.
+            self.llama.reset()
+            self.kv_states.discard(saved)
+            return
+        n = len(saved.tokens)
+        self.llama.input_ids[:n] = saved.tokens
+        self.llama.n_tokens = n
+        self.llama._requires_eval = True  # the restored KV has no logits: llama-cpp-python re-evaluates a token
+        self.kv_stats.restores += 1
+        self.kv_stats.restore_s += time.perf_counter() - start
+
+
+@dataclass
+class KVCacheStats:
+    """What swapping conversations in and out of the KV cache cost so far (read by the benchmark)."""
+
+    saves: int = 0
+    restores: int = 0
+    save_s: float = 0.0
+    restore_s: float = 0.0
+
+
+@dataclass(eq=False)
+class SavedState:
+    """The KV cells of one conversation (llama.cpp sequence 0) and the tokens they hold."""
+
+    tokens: np.ndarray
+    data: Any  # ctypes uint8 array, handed back to llama.cpp as is
+    nbytes: int
+
+
+class KVStateCache:
+    """Saved conversation states, bounded in bytes; the least recently used goes first when full."""
+
+    def __init__(self, capacity_bytes: int):
+        self.capacity_bytes = capacity_bytes
+        self._states: OrderedDict[int, SavedState] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self._states.values())
+
+    def longest_prefix(self, tokens: np.ndarray) -> tuple[SavedState | None, int]:
+        """The saved state sharing the longest prefix with `tokens`, and that length (marked as recently used)."""
+        best, best_shared = None, 0
+        for state in self._states.values():
+            shared = common_prefix_length(state.tokens, tokens)
+            if shared > best_shared:
+                best, best_shared = state, shared
+        if best is not None:
+            self._states.move_to_end(id(best))
+        return best, best_shared
+
+    def covers(self, tokens: np.ndarray) -> bool:
+        """Is there a saved state that already holds all of `tokens` (and maybe more)?"""
+        return any(common_prefix_length(s.tokens, tokens) == len(tokens) for s in self._states.values())
+
+    def add(self, state: SavedState) -> None:
+        if state.nbytes > self.capacity_bytes:
+            return
+        # A saved prefix of the new state is useless now: the new one serves every prompt the old one served.
+        for key, old in list(self._states.items()):
+            if common_prefix_length(old.tokens, state.tokens) == len(old.tokens):
+                del self._states[key]
+        self._states[id(state)] = state
+        while self.nbytes > self.capacity_bytes:
+            self._states.popitem(last=False)
+
+    def discard(self, state: SavedState) -> None:
+        self._states.pop(id(state), None)
+
+    def clear(self) -> None:
+        self._states.clear()
+
+
+def common_prefix_length(a: np.ndarray, b: np.ndarray) -> int:
+    """How many leading tokens two token arrays share."""
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    differ = np.flatnonzero(np.asarray(a[:n]) != np.asarray(b[:n]))
+    return int(differ[0]) if differ.size else n
