@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -82,6 +83,7 @@ class LlamaCppLLM:
                 bos_token=vocab.detokenize([vocab.token_bos()], special=True).decode("utf-8", "replace"),
                 eos_token=vocab.detokenize([vocab.token_eos()], special=True).decode("utf-8", "replace"),
             )
+        self._special_text = special_token_pattern(self.llama)
         self.lock = threading.Lock()
 
     @property
@@ -94,9 +96,23 @@ class LlamaCppLLM:
         return self._template.render(messages, add_generation_prompt)
 
     def tokenize(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> list[int]:
-        text = self.render(messages, add_generation_prompt)
+        text = self.render(self.inert(messages), add_generation_prompt)
         # The rendered text already carries BOS where the template wants it; special=True parses header tokens.
         return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def inert(self, messages: Sequence[Message]) -> list[Message]:
+        """Messages whose contents cannot turn into this model's control tokens once the prompt is tokenized.
+
+        The template's own special tokens must be parsed, so the whole prompt is tokenized with special=True; a
+        control token's text inside a message (`</s>`, `<|endoftext|>`, `<file_sep>`, ...) gets a zero-width
+        non-joiner after its first character and is read as ordinary text. Other text is untouched, token for token.
+        """
+        if self._special_text is None:
+            return list(messages)
+        def escape(match: re.Match) -> str:
+            return match.group(0)[0] + "\u200c" + match.group(0)[1:]
+        return [replace(m, content=self._special_text.sub(escape, m.content))
+                if m.content and self._special_text.search(m.content) else m for m in messages]
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return len(self.tokenize(messages))
@@ -235,6 +251,23 @@ class LlamaCppLLM:
         self.llama._requires_eval = True  # the restored KV has no logits: llama-cpp-python re-evaluates a token
         self.kv_stats.restores += 1
         self.kv_stats.restore_s += time.perf_counter() - start
+
+
+def special_token_pattern(llama: Any) -> re.Pattern | None:
+    """A regex for the texts of the vocabulary's control tokens (what llama.cpp parses only with special=True)."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    flags = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+    texts = set()
+    for token in range(llama_cpp.llama_vocab_n_tokens(vocab)):
+        if llama_cpp.llama_vocab_get_attr(vocab, token) & flags:
+            text = llama.detokenize([token], special=True).decode("utf-8", "replace")
+            if len(text) > 1:
+                texts.add(text)
+    if not texts:
+        return None
+    return re.compile("|".join(re.escape(t) for t in sorted(texts, key=len, reverse=True)))
 
 
 @dataclass
