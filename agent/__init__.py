@@ -3,8 +3,16 @@
 Run it from the command line: python -m agent "What's the weather in Oslo?" --mode weather
 """
 
-from agent.events import (AgentError, FinalAnswer, LLMCallFinished, Notice, Token, ToolCallFinished,
-                          ToolCallStarted, TurnStats)
+from agent.events import (
+                          AgentError,
+                          FinalAnswer,
+                          LLMCallFinished,
+                          Notice,
+                          Token,
+                          ToolCallFinished,
+                          ToolCallStarted,
+                          TurnStats,
+)
 from agent.format import ToolCall, ToolCallParseError, ValidationError, parse_tool_calls, validate_call
 from agent.loop import Agent, AgentSettings
 from agent.messages import Message

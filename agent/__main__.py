@@ -15,8 +15,16 @@ import sys
 from typing import Any
 
 from agent.backends.base import GenerationParams
-from agent.events import (AgentError, FinalAnswer, LLMCallFinished, Notice, Token, ToolCallFinished,
-                          ToolCallStarted, event_to_dict)
+from agent.events import (
+    AgentError,
+    FinalAnswer,
+    LLMCallFinished,
+    Notice,
+    Token,
+    ToolCallFinished,
+    ToolCallStarted,
+    event_to_dict,
+)
 from agent.loop import Agent, AgentSettings
 from agent.prompts import MODES
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 PYTHON_TAG = "<|python_tag|>"
 _END_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end_of_text|>", "</s>")
@@ -196,7 +197,7 @@ def _literal(node: ast.expr, raw: str, depth: int) -> Any:
         keys = [_literal(k, raw, depth + 1) for k in node.keys]
         if not all(isinstance(k, (str, int, float, bool)) or k is None for k in keys):
             raise ToolCallParseError("dict keys must be simple literals", raw)
-        return dict(zip(keys, (_literal(v, raw, depth + 1) for v in node.values)))
+        return dict(zip(keys, (_literal(v, raw, depth + 1) for v in node.values), strict=True))
     raise ToolCallParseError(f"arguments must be literals, found {type(node).__name__}", raw)
 
 

@@ -13,12 +13,21 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Sequence
 
 from agent.backends.base import LLM, BackendError, GenerationParams, Usage
-from agent.events import (AgentError, Event, FinalAnswer, LLMCallFinished, Notice, Token, ToolCallFinished,
-                          ToolCallStarted, TurnStats)
+from agent.events import (
+    AgentError,
+    Event,
+    FinalAnswer,
+    LLMCallFinished,
+    Notice,
+    Token,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnStats,
+)
 from agent.format import PYTHON_TAG, ToolCall, ToolCallParseError, parse_tool_calls, validate_call
 from agent.messages import Message, tool_result_message
 from agent.prompts import get_mode, mode_system_prompt

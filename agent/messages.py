@@ -11,8 +11,9 @@ Llama 3.x models get Meta's layout from `render_llama3`; every other model is re
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -35,7 +36,7 @@ class Message:
         return {"role": self.role, "content": self.content}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Message":
+    def from_dict(cls, data: dict[str, Any]) -> Message:
         return cls(role=data["role"], content=data["content"])
 
 

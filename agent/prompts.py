@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jinja2
 
@@ -43,7 +44,7 @@ def get_mode(name: str) -> Mode:
         raise ValueError(f"unknown mode {name!r}; choose one of {', '.join(MODES)}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(PROMPTS_DIR),
@@ -58,7 +59,7 @@ def render_prompt(name: str, **variables: Any) -> str:
     return _env().get_template(name).render(**variables).rstrip("\n")
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_prompt_file(name: str) -> str:
     return (PROMPTS_DIR / name).read_text(encoding="utf-8").strip()
 

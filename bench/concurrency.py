@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from agent.messages import tool_result_message
 from bench.metrics import percentile

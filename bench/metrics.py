@@ -9,8 +9,9 @@ unbounded prefix cache would still have to prefill), and both speeds come from l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

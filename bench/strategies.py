@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 from agent.backends.base import GenerationParams
 from agent.events import FinalAnswer, Token, ToolCallFinished

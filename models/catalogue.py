@@ -81,7 +81,8 @@ def default_model_name(catalogue: dict[str, ModelEntry] | None = None) -> str:
 def get_entry(name: str, catalogue: dict[str, ModelEntry] | None = None) -> ModelEntry:
     catalogue = catalogue or load_catalogue()
     if name not in catalogue:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(catalogue)} (python -m agent --list-models)")
+        known = ", ".join(catalogue)
+        raise ValueError(f"unknown model {name!r}; known models: {known} (python -m agent --list-models)")
     return catalogue[name]
 
 

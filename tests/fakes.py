@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from agent.backends.base import GenerationParams, Usage
 from agent.messages import Message, render_llama3
@@ -43,7 +43,7 @@ class ScriptedLLM:
     def context_length(self) -> int:
         return self._context_length
 
-    def enqueue(self, *replies: Reply) -> "ScriptedLLM":
+    def enqueue(self, *replies: Reply) -> ScriptedLLM:
         self.replies.extend(replies)
         return self
 
@@ -59,7 +59,7 @@ class ScriptedLLM:
         text = reply(list(messages)) if callable(reply) else reply
         tokens = fake_tokenize(render_llama3(messages))
         cached = 0
-        for a, b in zip(tokens, self._last_tokens):
+        for a, b in zip(tokens, self._last_tokens, strict=False):
             if a != b:
                 break
             cached += 1

@@ -2,8 +2,14 @@
 
 import pytest
 
-from agent.format import (ToolCall, ToolCallParseError, format_tool_calls, looks_like_call, parse_tool_calls,
-                          validate_call)
+from agent.format import (
+    ToolCall,
+    ToolCallParseError,
+    format_tool_calls,
+    looks_like_call,
+    parse_tool_calls,
+    validate_call,
+)
 
 WEATHER_SPEC = {
     "name": "get_weather",

@@ -5,8 +5,7 @@ import datetime as dt
 import pytest
 
 from agent import Agent, AgentSettings
-from agent.events import (AgentError, FinalAnswer, LLMCallFinished, Notice, Token, ToolCallFinished,
-                          ToolCallStarted)
+from agent.events import AgentError, FinalAnswer, LLMCallFinished, Notice, Token, ToolCallFinished, ToolCallStarted
 from agent.loop import classify_opening
 from agent.messages import Message
 from tests.fakes import ScriptedLLM
@@ -191,7 +190,8 @@ def test_llm_call_events_carry_usage():
     ("[", "undecided"), ("[get_w", "undecided"), ("[get_weather(", "call"), ("[1, 2]", "prose"),
     ("{", "undecided"), ('{"na', "undecided"), ('{"name"', "call"), ("Sure", "undecided"), ("Sure,", "prose"),
     ("get_weather(", "undecided"), ("get_weather(city=", "call"), ("get_time()", "call"),
-    ("Confucius (551", "prose"), ("Confucius(551", "prose"), ("The", "undecided"), ("The weather", "prose"), ("```", "undecided"),
+    ("Confucius (551", "prose"), ("Confucius(551", "prose"), ("The", "undecided"), ("The weather", "prose"),
+    ("```", "undecided"),
     ("```python\n[f(", "call"), ("```python\ndef f", "prose"), ("Hello!", "prose"),
 ])
 def test_the_opening_of_a_reply_decides_call_or_prose(text, expected):

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from jinja2.exceptions import SecurityError
 
 from agent.messages import ChatTemplate, Message, render_llama3, tool_result_message
 from agent.prompts import MODES, icl_examples, mode_system_prompt, system_prompt
@@ -111,7 +112,7 @@ def test_gguf_chat_template_renders_the_same_messages():
 
 def test_templates_cannot_reach_python_internals():
     evil = "{{ messages.__class__.__mro__ }}"
-    with pytest.raises(Exception):
+    with pytest.raises(SecurityError):
         ChatTemplate(evil).render([Message("user", "x")])
 
 

@@ -6,8 +6,9 @@ line knows whether the text came from llama.cpp in-process, an OpenAI-compatible
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from agent.messages import Message
 
