@@ -4,14 +4,14 @@ Run it from the command line: python -m agent "What's the weather in Oslo?" --mo
 """
 
 from agent.events import (
-                          AgentError,
-                          FinalAnswer,
-                          LLMCallFinished,
-                          Notice,
-                          Token,
-                          ToolCallFinished,
-                          ToolCallStarted,
-                          TurnStats,
+    AgentError,
+    FinalAnswer,
+    LLMCallFinished,
+    Notice,
+    Token,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnStats,
 )
 from agent.format import ToolCall, ToolCallParseError, ValidationError, parse_tool_calls, validate_call
 from agent.loop import Agent, AgentSettings

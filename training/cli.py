@@ -10,34 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import types
 import typing
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TypeVar
+
+from training.config import field_converter, field_default
 
 T = TypeVar("T")
-
-
-def _converter(annotation: Any, name: str):
-    """(argparse type function, choices) for a field annotation."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(inner) != 1:
-            raise TypeError(f"field {name!r}: only `X | None` unions can be flags, got {annotation!r}")
-        convert, choices = _converter(inner[0], name)
-
-        def optional(text: str):
-            return None if text.lower() in ("none", "null", "") else convert(text)
-
-        return optional, choices
-    if origin is Literal:
-        values = typing.get_args(annotation)
-        return type(values[0]), list(values)
-    if annotation in (str, int, float, Path):
-        return annotation, None
-    raise TypeError(f"field {name!r}: unsupported flag type {annotation!r}; use str, int, float, bool, Path, Literal")
 
 
 def config_parser(cls: type, description: str | None = None, prog: str | None = None) -> argparse.ArgumentParser:
@@ -50,12 +29,7 @@ def config_parser(cls: type, description: str | None = None, prog: str | None = 
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = None
+        default = field_default(f)
         flags = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
         help_text = f.metadata.get("help", "").replace("%", "%%")  # argparse %-formats help strings
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
@@ -64,7 +38,7 @@ def config_parser(cls: type, description: str | None = None, prog: str | None = 
             parser.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
                                 help=f"{help_text} (default: {default})")
             continue
-        convert, choices = _converter(annotation, f.name)
+        convert, choices = field_converter(annotation, f.name)
         parser.add_argument(*flags, dest=f.name, type=convert, choices=choices, default=default, required=required,
                             help=f"{help_text} (default: {default})" if not required else help_text)
     return parser

@@ -165,7 +165,7 @@ class Section:
         if f.name in self.defaults:
             value = self.defaults[f.name]
             return value() if callable(value) else value
-        return _field_default(f)
+        return field_default(f)
 
     def key(self, field_name: str) -> str:
         """The flag's name without dashes, which is also its flat key in a config file."""
@@ -175,7 +175,7 @@ class Section:
         return "--" + self.key(field_name).replace("_", "-")
 
 
-def _field_default(f: dataclasses.Field) -> Any:
+def field_default(f: dataclasses.Field) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
     if f.default_factory is not dataclasses.MISSING:
@@ -183,14 +183,14 @@ def _field_default(f: dataclasses.Field) -> Any:
     return None
 
 
-def _converter(annotation: Any, name: str):
-    """(function from text to value, choices) for a field annotation."""
+def field_converter(annotation: Any, name: str):
+    """(function from text or a config-file value to the field's value, choices) for a field annotation."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(inner) != 1:
             raise TypeError(f"field {name!r}: only `X | None` unions can be flags, got {annotation!r}")
-        convert, choices = _converter(inner[0], name)
+        convert, choices = field_converter(inner[0], name)
 
         def optional(text):
             if text is None or (isinstance(text, str) and text.lower() in ("none", "null", "")):
@@ -205,7 +205,8 @@ def _converter(annotation: Any, name: str):
         return _to_bool, None
     if annotation in (str, int, float, Path):
         return annotation, None
-    raise TypeError(f"field {name!r}: unsupported setting type {annotation!r}")
+    raise TypeError(f"field {name!r}: unsupported setting type {annotation!r}; "
+                    "use str, int, float, bool, Path, Literal")
 
 
 def _to_bool(value: Any) -> bool:
@@ -255,7 +256,7 @@ def build_parser(sections: Sequence[Section], description: str | None = None,
                 group.add_argument(section.flag(f.name), dest=key, default=None,
                                    action=argparse.BooleanOptionalAction, help=_with_default(help_text, default))
                 continue
-            convert, choices = _converter(annotation, f.name)
+            convert, choices = field_converter(annotation, f.name)
             group.add_argument(section.flag(f.name), dest=key, type=convert, choices=choices, default=None,
                                metavar=None if choices else f.name.upper(), help=_with_default(help_text, default))
     return parser
@@ -287,7 +288,7 @@ def parse_sections(sections: Sequence[Section], argv: Sequence[str] | None = Non
             if value is None:
                 raw = table.get(f.name, flat.get(key))
                 if raw is not None:
-                    convert, choices = _converter(annotation, f.name)
+                    convert, choices = field_converter(annotation, f.name)
                     try:
                         value = convert(raw)
                     except (TypeError, ValueError) as exc:
