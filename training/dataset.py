@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import random
 import re
 import sys
@@ -39,6 +38,7 @@ from agent.format import ToolCall, ToolCallParseError, format_tool_calls, parse_
 from agent.messages import Message
 from agent.prompts import MODES, mode_system_prompt
 from training import dataset_templates as T
+from training.config import output_root
 from training.dataset_builders import Ctx, NoChoice, Pools, fmt, load_cities, load_qa, load_topics
 from training.dataset_categories import CATEGORIES
 
@@ -52,16 +52,11 @@ HELD_OUT = {"test": 0.15, "validation": 0.10}  # of every group of templates and
 FIRST_DAY, LAST_DAY = dt.date(2024, 1, 1), dt.date(2027, 12, 31)  # the "Today Date" of the system prompts
 
 
-def default_output_dir() -> Path:
-    """Where training artifacts go: $TRAINING_OUTPUT_DIR, else runs/ in the working directory."""
-    return Path(os.environ.get("TRAINING_OUTPUT_DIR") or "runs")
-
-
 @dataclass
 class DatasetConfig:
     """Settings of `python -m training.dataset`."""
 
-    out: Path = field(default_factory=lambda: default_output_dir() / "funccall" / "data", metadata={
+    out: Path = field(default_factory=lambda: output_root() / "funccall" / "data", metadata={
         "help": "Directory for the JSONL splits and stats.json ($TRAINING_OUTPUT_DIR/funccall/data, default "
                 "runs/funccall/data)."})
     seed: int = field(default=0, metadata={"help": "Random seed: the same seed writes the same bytes."})
