@@ -9,6 +9,7 @@ Nothing heavy happens at import time: models load on first use (the default one 
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import logging
 import threading
@@ -54,6 +55,7 @@ class RedactingFormatter(logging.Formatter):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    faulthandler.enable()  # a native crash in this process still leaves its stack in the log
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])

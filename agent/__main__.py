@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import sys
 from typing import Any
@@ -40,12 +41,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, default=0.2, help="sampling temperature (default: 0.2)")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed")
     parser.add_argument("--icl", action="store_true", help="add few-shot tool-use examples to the system prompt")
+    parser.add_argument("--tool-eagerness", type=_eagerness, default=None, metavar="0-1",
+                        help="how readily the model calls a tool: it calls when P(call) >= 1 - eagerness (1 always, "
+                             "0 never; default: the threshold fitted for the model in the catalogue)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per event")
     parser.add_argument("--input", help="JSONL file of prompts to run with the model loaded once")
     parser.add_argument("--list-models", action="store_true", help="print the catalogue's model names and exit")
-    parser.add_argument("--base-url", help="use an OpenAI-compatible server at this URL instead of llama.cpp")
+    parser.add_argument("--base-url", help="use an OpenAI-compatible server at this URL instead of llama.cpp; with "
+                        "--model, the prompt is rendered here from that model's GGUF and sent to /v1/completions")
     parser.add_argument("--server-model", default="default", help="model name to send to --base-url")
+    parser.add_argument("--tool-role", choices=["ipython", "tool", "user"], default=None,
+                        help="role of tool results sent to --base-url (default: the --model's catalogue tool_role, "
+                             "else ipython: the role Llama 3.2 and this project's adapters are trained on)")
     return parser
+
+
+def _eagerness(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {value:g}")
+    return value
 
 
 def list_models(out) -> None:
@@ -63,7 +81,18 @@ def load_backend(args):
     if args.base_url:
         from agent.backends.openai_http import OpenAICompatibleLLM
 
-        return OpenAICompatibleLLM(args.base_url, args.server_model)
+        tool_role, renderer = args.tool_role, None
+        if args.model:  # the server serves a catalogue model: send the very prompt the in-process backend renders
+            from models.catalogue import load_catalogue
+            from models.loader import prompt_renderer
+
+            entry = load_catalogue().get(args.model)
+            if entry is None:
+                raise ValueError(f"unknown model {args.model!r} (see --list-models)")
+            tool_role = tool_role or entry.tool_role
+            renderer = prompt_renderer(args.model)
+        return OpenAICompatibleLLM(args.base_url, args.server_model, tool_role=tool_role or "ipython",
+                                   name=args.model or args.server_model, prompt_renderer=renderer)
     from models.catalogue import default_model_name
     from models.loader import load_llm
 
@@ -108,11 +137,28 @@ def print_event(event, as_json: bool, extra: dict[str, Any], out, err) -> None:
         pass
     elif isinstance(event, FinalAnswer):
         print(file=out)
+        for marker in answer_markers(event):
+            print(f"[{marker}]", file=err, flush=True)
         print(f"[{event.stats.summary()}]", file=err, flush=True)
+
+
+def answer_markers(event: FinalAnswer) -> list[str]:
+    """What the reader must know about an answer: no live data behind it, or cut short."""
+    markers = []
+    if event.without_live_data:
+        markers.append("answered without live data")
+    if event.truncated:
+        markers.append("cut at the token limit")
+    return markers
 
 
 def main(argv: list[str] | None = None, out=None, err=None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
+    if not faulthandler.is_enabled():
+        try:  # a crash inside llama.cpp prints where it happened, not only "Segmentation fault"
+            faulthandler.enable()
+        except (AttributeError, OSError, RuntimeError, ValueError):  # stderr is no real file (captured output)
+            pass
     args = build_parser().parse_args(argv)
     if args.list_models:
         list_models(out)
@@ -129,6 +175,7 @@ def main(argv: list[str] | None = None, out=None, err=None) -> int:
     settings = AgentSettings(
         max_llm_calls=args.max_llm_calls,
         icl=args.icl,
+        tool_eagerness=args.tool_eagerness,
         generation=GenerationParams(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed),
     )
     tools = get_tools()
@@ -137,7 +184,18 @@ def main(argv: list[str] | None = None, out=None, err=None) -> int:
         extra = {k: v for k, v in job.items() if k not in ("prompt", "mode")}
         for event in agent.run(job["prompt"]):
             print_event(event, args.json, extra, out, err)
+        for notice in _new_backend_notices(llm):  # e.g. a server that refuses a grammar or the ipython role
+            print_event(Notice(notice), args.json, extra, out, err)
     return 0
+
+
+def _new_backend_notices(llm) -> list[str]:
+    notices = getattr(llm, "notices", None)
+    if not notices:
+        return []
+    fresh = list(notices)
+    notices.clear()
+    return fresh
 
 
 if __name__ == "__main__":

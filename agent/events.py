@@ -15,7 +15,9 @@ class TurnStats:
     """What one user turn cost."""
 
     llm_calls: int = 0
-    tool_calls: int = 0
+    tool_calls: int = 0  # calls run (a run call that returned an error counts here and in the next)
+    tool_calls_failed: int = 0  # run, but the tool returned an error (unknown place, timeout, ...)
+    tool_calls_refused: int = 0  # not run: invalid arguments, over the per-reply limit, or a repeat
     prompt_tokens: int = 0
     cached_tokens: int = 0
     completion_tokens: int = 0
@@ -23,6 +25,7 @@ class TurnStats:
     total_s: float = 0.0
     prompt_eval_s: float = 0.0
     decode_s: float = 0.0
+    token_counts_known: bool = True  # False when a server reported no token usage for some call of the turn
 
     @property
     def evaluated_tokens(self) -> int:
@@ -35,6 +38,7 @@ class TurnStats:
         self.completion_tokens += usage.completion_tokens
         self.prompt_eval_s += usage.prompt_eval_s
         self.decode_s += usage.decode_s
+        self.token_counts_known = self.token_counts_known and usage.token_counts_known
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -43,8 +47,10 @@ class TurnStats:
 
     def summary(self) -> str:
         ttft = "-" if self.time_to_first_token_s is None else f"{self.time_to_first_token_s:.2f}s"
-        return (f"{self.llm_calls} LLM call{'s' if self.llm_calls != 1 else ''} · prompt {self.prompt_tokens} tok "
-                f"({self.evaluated_tokens} evaluated, {self.cached_tokens} cached) · {self.completion_tokens} generated"
+        tokens = (f"prompt {self.prompt_tokens} tok ({self.evaluated_tokens} evaluated, {self.cached_tokens} cached) · "
+                  f"{self.completion_tokens} generated" if self.token_counts_known
+                  else "tokens unknown (the server reported no usage)")
+        return (f"{self.llm_calls} LLM call{'s' if self.llm_calls != 1 else ''} · {tokens}"
                 f" · first token {ttft} · total {self.total_s:.2f}s")
 
 
@@ -102,6 +108,12 @@ class FinalAnswer:
     text: str
     stats: TurnStats
     messages: list[Message]  # this turn's messages (user, tool calls, tool results, answer) to append to the history
+    without_live_data: bool = False  # a tool mode answered without any successful tool call: say so to the user
+    truncated: bool = False  # the answer was cut at the token limit
+    # how the turn ended: "answer" (the model's), "grounded" (the model's, with the tool data it left out added),
+    # "failure" (the agent said what failed), "composed" (written from the tool results), "asked" (a question for a
+    # missing value), "budget" (no answer: calls spent), "error"
+    ending: str = "answer"
     type: str = field(default="final_answer", init=False)
 
 
@@ -122,5 +134,6 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     elif isinstance(event, (Notice, AgentError)):
         data["text" if isinstance(event, Notice) else "message"] = getattr(event, "text", None) or event.message
     elif isinstance(event, FinalAnswer):
-        data.update(text=event.text, stats=event.stats.to_dict())
+        data.update(text=event.text, stats=event.stats.to_dict(), without_live_data=event.without_live_data,
+                    truncated=event.truncated, ending=event.ending)
     return data

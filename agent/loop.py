@@ -10,13 +10,28 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
+import math
 import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from agent.backends.base import LLM, BackendError, GenerationParams, Usage
+from agent.context import fit_context
+from agent.endings import (
+    TurnState,
+    call_key,
+    composed_answer,
+    grammar_for,
+    grounded_calls,
+    grounding_note,
+    missing_value,
+    model_call_threshold,
+    question_for,
+    texts,
+    threshold_from_eagerness,
+    truncation_note,
+)
 from agent.events import (
     AgentError,
     Event,
@@ -31,12 +46,12 @@ from agent.events import (
 from agent.format import PYTHON_TAG, ToolCall, ToolCallParseError, parse_tool_calls, validate_call
 from agent.messages import Message, tool_result_message
 from agent.prompts import get_mode, mode_system_prompt
+from agent.redaction import redact as redact_secrets  # noqa: F401 - the UI and app import it from here
 from tools.base import Tool, timed
 
 MAX_USER_CHARS = 20_000
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL, but tab and newlines
 _SPECIAL_TOKEN = re.compile(r"<\|(?=[\w.-]{1,64}\|>)")  # the opening of `<|im_end|>`, `<|eot_id|>`, `<|python_tag|>`
-_SECRET_NAME = re.compile(r"TOKEN|API_KEY|APIKEY|SECRET|PASSWORD", re.IGNORECASE)
 
 
 @dataclass
@@ -46,6 +61,20 @@ class AgentSettings:
     max_llm_calls: int = field(default=2, metadata={"help": "LLM calls per user turn: 1 decision + answers."})
     max_tool_calls: int = field(default=4, metadata={"help": "Tool calls run from one model reply; more are refused."})
     icl: bool = field(default=False, metadata={"help": "Put few-shot tool-use examples in the system prompt."})
+    tool_eagerness: float | None = field(default=None, metadata={
+        "help": "0-1: how readily the model calls a tool: it calls when P(call) >= 1 - eagerness (1: always, 0: "
+                "never). Default: the threshold fitted for the model in the catalogue, else the model decides."})
+    calibrated_decision: bool = field(default=True, metadata={
+        "help": "Use the call threshold; off, the model decides freely (the old behaviour)."})
+    call_grammar: bool = field(default=True, metadata={"help": "Generate calls under the mode's GBNF grammar."})
+    forbid_last_call: bool = field(default=True, metadata={
+        "help": "The last LLM call of a turn cannot open a tool call, so every turn ends in an answer."})
+    ask_for_missing: bool = field(default=True, metadata={
+        "help": "Ask for a place the user never named instead of running a call with an invented one."})
+    answer_failures: bool = field(default=True, metadata={
+        "help": "When every tool call failed, the agent says plainly what failed instead of asking the model."})
+    ground_answers: bool = field(default=True, metadata={
+        "help": "An answer after a weather call that states none of its temperatures gets the data added."})
     generation: GenerationParams = field(default_factory=GenerationParams)
 
 
@@ -105,18 +134,6 @@ def quoted_tool_result(result: dict) -> Message:
     return Message("ipython", _SPECIAL_TOKEN.sub(lambda _: "\\u003c|", content))
 
 
-def redact_secrets(text: str) -> str:
-    """`text` with the value of every secret-looking environment variable (HF_TOKEN, JUDGE_API_KEY, ...) hidden.
-
-    Error messages from a server can echo the request back (an Authorization header in a 401 page); they are shown to
-    the user and logged, so they pass through here first.
-    """
-    for name, value in os.environ.items():
-        if len(value) >= 8 and _SECRET_NAME.search(name) and value in text:
-            text = text.replace(value, "[redacted]")
-    return text
-
-
 class Agent:
     """A tool-calling agent over any `LLM`, in one of the modes (weather, wiki, chat, all)."""
 
@@ -137,8 +154,39 @@ class Agent:
         specs = [t.spec for t in self.tools.values()]
         return Message("system", mode_system_prompt(self.mode, specs, today=self.today, icl=self.settings.icl))
 
+    def call_params(self) -> GenerationParams:
+        """This agent's sampling settings with its call threshold (tool eagerness) and call grammar filled in."""
+        params = self.settings.generation
+        if not self.tools:
+            return replace(params, call_threshold=None, call_grammar=None)
+        threshold = params.call_threshold
+        if not self.settings.calibrated_decision:
+            threshold = None
+        elif self.settings.tool_eagerness is not None:
+            threshold = threshold_from_eagerness(self.settings.tool_eagerness)
+        elif threshold is None:
+            threshold = model_call_threshold(getattr(self.llm, "name", ""))
+        grammar = params.call_grammar
+        if grammar is None and self.settings.call_grammar:
+            grammar = grammar_for(list(self.specs.values()), max(self.settings.max_tool_calls, 1))
+        return replace(params, call_threshold=threshold, call_grammar=grammar)
+
     def run(self, user_text: str, history: Sequence[Message] = ()) -> Iterator[Event]:
-        """Run one user turn. The last event is always a `FinalAnswer` whose `.messages` extend the history."""
+        """Run one user turn, holding the model's `TurnGate` (agent/backends/turns.py) so that simultaneous users'
+        turns run whole and in arrival order instead of interleaving their LLM calls."""
+        gate = getattr(self.llm, "turn_gate", None)
+        if gate is None:
+            return (yield from self._run_turn(user_text, history))
+        with gate.turn():
+            return (yield from self._run_turn(user_text, history))
+
+    def _run_turn(self, user_text: str, history: Sequence[Message] = ()) -> Iterator[Event]:
+        """One user turn. The last event is always a `FinalAnswer` whose `.messages` extend the history.
+
+        Every turn ends in an answer: the last LLM call a turn may make cannot open a tool call (threshold inf), a
+        reply that only repeats calls already run is answered by a call that cannot call again, and tool failures
+        are answered in plain words by the agent itself.
+        """
         start = time.perf_counter()
         stats = TurnStats()
         user_text = clean_user_text((user_text or "").strip()).strip()
@@ -152,32 +200,41 @@ class Agent:
         new_messages = [Message("user", user_text)]
         history = list(history)
         system = self.system_message()
-        params = self.settings.generation
-        answer = ""
-        turn_results: dict[str, dict] = {}  # every call run this turn, so a repeat is answered without running again
+        params = self.call_params()
+        turn = TurnState()
+        answer, force_prose = "", False
         for number in range(1, self.settings.max_llm_calls + 1):
+            last_call = number == self.settings.max_llm_calls
             history, new_messages, notices = self._fit_context(system, history, new_messages, params)
             for notice in notices:
                 yield Notice(notice)
             prompt = [system, *history, *new_messages]
+            no_call = self.tools and (force_prose or (last_call and self.settings.forbid_last_call))
             try:
-                reply, usage, streamed = yield from self._call(prompt, params, stats, start)
+                reply, usage, streamed = yield from self._call(
+                    prompt, replace(params, call_threshold=math.inf) if no_call else params, stats, start)
             except BackendError as exc:
                 message = redact_secrets(str(exc))
                 yield AgentError(message)
-                answer = f"Sorry, the model failed: {message}"
+                answer, turn.ending = f"Sorry, the model failed: {message}", "error"
                 break
             stats.add(usage)
             yield LLMCallFinished(number, reply, usage)
+            turn.truncated = usage.finish_reason == "length"
             if streamed:
                 answer = reply
-                new_messages.append(Message("assistant", reply))
+                note = grounding_note(answer, turn.successes) if self.settings.ground_answers else ""
+                if note:  # the answer does not state the data it rests on: show the data with it
+                    yield Token(f"\n\n{note}")
+                    answer, turn.ending = f"{answer}\n\n{note}".strip(), "grounded"
+                new_messages.append(Message("assistant", answer))
                 buried = self._buried_calls(reply)
                 if buried:
                     names = ", ".join(dict.fromkeys(call.name for call in buried))
                     yield Notice(f"The model wrote a call to {names} inside its answer instead of replying with the "
                                  "call alone, so it was not run. Ask again to get the tool's result.")
                 break
+            turn.truncated = False
             try:
                 calls = parse_tool_calls(reply)
             except ToolCallParseError as exc:
@@ -189,34 +246,71 @@ class Agent:
                 yield Token(answer)
                 new_messages.append(Message("assistant", reply))
                 break
-            last_call = number == self.settings.max_llm_calls
             if parse_error is not None:
                 yield AgentError(f"The model wrote a malformed tool call ({parse_error.reason}).")
                 if last_call:
-                    answer = "Sorry, I could not form a valid tool call for that. Please rephrase your question."
+                    answer = yield from self._compose(turn, "composed", malformed=True)
                     break
                 new_messages += [Message("assistant", reply), quoted_tool_result(
                     {"error": f"Your function call could not be parsed: {parse_error.reason}. Answer in plain text, "
                               "or call a function in the format [func_name(param=value)]."})]
                 continue
-            if last_call:
-                yield AgentError(f"The model asked for tools again, but this turn's budget of "
-                                 f"{self.settings.max_llm_calls} LLM calls is spent.")
-                answer = ("Sorry, I ran out of steps before I could answer (the limit is "
-                          f"{self.settings.max_llm_calls} model calls per turn).")
-                break
+            if all(call_key(call) in turn.results for call in calls) or last_call:
+                # The model repeats a call it has the result of, or calls where it may not (a backend that cannot
+                # forbid calls): never run it; answer with a call that cannot call, or from the results.
+                if last_call and not self.settings.forbid_last_call:  # the old behaviour, kept for evaluation
+                    yield AgentError(f"The model asked for tools again, but this turn's budget of "
+                                     f"{self.settings.max_llm_calls} LLM calls is spent.")
+                    answer, turn.ending = texts()["answers"]["no_answer"], "budget"
+                    yield Token(answer)
+                    break
+                if last_call or force_prose:
+                    answer = yield from self._compose(turn, "composed")
+                    break
+                yield Notice("The model asked for the same tool call again; it answers from the result it has.")
+                force_prose = True
+                continue
+            if self.settings.ask_for_missing:
+                parameter = missing_value(calls, self.specs, [*history, *new_messages])
+                kept = grounded_calls(calls, self.specs, [*history, *new_messages]) if parameter else calls
+                if not kept:
+                    answer, turn.asked, turn.ending = question_for(parameter), True, "asked"
+                    yield Token(answer)
+                    break
+                if len(kept) < len(calls):  # run what the user asked for; drop calls about places nobody named
+                    yield Notice(f"Not run: {len(calls) - len(kept)} call(s) about a place you did not name.")
+                    calls, reply = kept, "[" + ", ".join(call.to_python() for call in kept) + "]"
             new_messages.append(Message("assistant", reply))
-            for result in (yield from self._run_tools(calls, stats, turn_results)):
+            turn.reply_failures = []
+            for result in (yield from turn.recorded(self._run_tools(calls, stats, turn.results))):
                 new_messages.append(quoted_tool_result(result))
+            if self.settings.answer_failures and turn.all_failed():
+                answer = yield from self._compose(turn, "failure")
+                break
+        else:
+            answer, turn.ending = answer or texts()["answers"]["no_answer"], "budget"
+        if turn.truncated:
+            note = truncation_note(params.max_tokens)
+            yield Token(f"\n\n{note}")
+            answer = f"{answer}\n\n{note}"
         if not new_messages or new_messages[-1].role != "assistant":
             new_messages.append(Message("assistant", answer))
         stats.total_s = time.perf_counter() - start
-        yield FinalAnswer(answer, stats, new_messages)
+        yield FinalAnswer(answer, stats, new_messages, without_live_data=bool(self.tools) and not turn.successes
+                          and not turn.asked, truncated=turn.truncated, ending=turn.ending)
+
+    def _compose(self, turn: TurnState, ending: str, malformed: bool = False):
+        """End the turn with an answer written from its tool results (streamed as one token)."""
+        answer, turn.ending = composed_answer(turn.successes, turn.failures, malformed), ending
+        yield Token(answer)
+        return answer
 
     def _call(self, prompt: list[Message], params: GenerationParams, stats: TurnStats, start: float):
         """Stream one LLM call. Prose is yielded token by token; a call is buffered. Returns (text, usage, streamed)."""
         buffer, decision, usage = "", "undecided", None
+        touch = getattr(getattr(self.llm, "turn_gate", None), "touch", lambda: None)
         for chunk in self.llm.stream(prompt, params):
+            touch()  # still working: the turn keeps the model (its lease only lapses when it goes quiet)
             if isinstance(chunk, Usage):
                 usage = chunk
                 continue
@@ -255,14 +349,18 @@ class Agent:
             if index >= self.settings.max_tool_calls:
                 result, duration = {"error": f"too many tool calls in one reply (limit "
                                              f"{self.settings.max_tool_calls}); this one was not run"}, 0.0
+                stats.tool_calls_refused += 1
             elif errors:
                 result, duration = {"error": "; ".join(e.message for e in errors)}, 0.0
+                stats.tool_calls_refused += 1
             elif key in turn_results:
                 result, duration = {"error": "this exact call was already made in this turn and its result is "
                                              "above; answer the user from that result"}, 0.0
+                stats.tool_calls_refused += 1
             else:
                 result, duration = timed(self.tools[call.name], call.arguments)
                 stats.tool_calls += 1
+                stats.tool_calls_failed += int("error" in result)
                 turn_results[key] = result
             seen.add(key)
             results.append(result)
@@ -286,58 +384,7 @@ class Agent:
         return found
 
     def _fit_context(self, system: Message, history: list[Message], new: list[Message], params: GenerationParams):
-        """Make the prompt plus room for the reply fit the context; returns (history, new messages, notices).
-
-        First the oldest history goes, whole exchanges at a time. If this turn alone is still too long (a tool result
-        of a whole web page, a very long message), this turn's tool results are shortened, longest first, and then
-        the user's message: a note instead of a prompt the backend would refuse.
-        """
-        context = getattr(self.llm, "context_length", 0)
-        if not context:
-            return history, new, []
-        budget = context - min(params.max_tokens, context // 2)  # a huge max_tokens must not leave no room at all
-        notices, trimmed = [], 0
-        tokens = self.llm.count_tokens([system, *history, *new])
-        while history and tokens > budget:
-            # Drop from the oldest message up to (not including) the next user message, so an exchange goes whole.
-            cut = next((i for i in range(1, len(history)) if history[i].role == "user"), len(history))
-            history, trimmed = history[cut:], trimmed + cut
-            tokens = self.llm.count_tokens([system, *history, *new])
-        if trimmed:
-            notices.append(f"The conversation was too long for the model's context: the {trimmed} oldest "
-                           f"message{'s were' if trimmed != 1 else ' was'} left out.")
-        if tokens <= budget:
-            return history, new, notices
-        new = list(new)
-        results = sorted((i for i, m in enumerate(new) if m.role == "ipython"), key=lambda i: -len(new[i].content))
-        for i in [*results, 0]:
-            if self.llm.count_tokens([system, *new]) <= budget:
-                break
-            new[i] = self._shortened(system, new, i, budget)
-            if i == 0:
-                notices.append(f"Your message was too long for the model's context: only its first "
-                               f"{len(new[0].content)} characters were used.")
-            else:
-                notices.append("A tool result was too long for the model's context: it was shortened to fit.")
-        return history, new, notices
-
-    def _shortened(self, system: Message, new: list[Message], index: int, budget: int) -> Message:
-        """`new[index]` cut to the longest start that lets the prompt fit (a binary search over its length)."""
-        original = new[index]
-        mark = "" if original.role == "user" else " …[cut to fit the model's context]"
-
-        def cut(length: int) -> Message:
-            return Message(original.role, original.content[:length].rstrip() + mark)
-
-        low, high = 0, len(original.content)
-        while low < high:
-            middle = (low + high + 1) // 2
-            trial = [*new[:index], cut(middle), *new[index + 1:]]
-            if self.llm.count_tokens([system, *trial]) <= budget:
-                low = middle
-            else:
-                high = middle - 1
-        return cut(low)
+        return fit_context(self.llm, system, history, new, params)
 
 
 def parse_tool_calls_quiet(text: str) -> list[ToolCall]:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from agent.backends.base import GenerationParams, Usage
+from agent.backends.decoding import CLOSING_MARGIN
 from agent.loop import classify_opening
 from agent.messages import Message, render_llama3
 
@@ -113,6 +114,11 @@ class BenchLLM:
     def context_length(self) -> int:
         return self.inner.context_length
 
+    @property
+    def turn_gate(self):
+        """The model's `TurnGate`: the agent holds it for each turn, as it does on the model itself."""
+        return getattr(self.inner, "turn_gate", None)
+
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return self.inner.count_tokens(messages)
 
@@ -146,7 +152,8 @@ class BenchLLM:
             else:
                 ids = llama.tokenize(step.encode("utf-8"), add_bos=False, special=False)
                 processor = ForcedReply(ids, llama.token_eos())
-                params = replace(params, max_tokens=max(params.max_tokens, len(ids) + 1))
+                # Room past the scripted text: the decoder starts closing a call this near its token limit.
+                params = replace(params, max_tokens=max(params.max_tokens, len(ids) + 1 + CLOSING_MARGIN))
             kwargs["logits_processor"] = LogitsProcessorList([processor])
         if self.forget_cache and hasattr(self.inner, "clear_cache"):
             self.inner.clear_cache()

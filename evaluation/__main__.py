@@ -6,6 +6,8 @@ Tasks:
     judge     pairwise LLM-as-judge over an OpenAI-compatible endpoint, both orders per pair
     arc       ARC-Challenge accuracy from answer-letter log-probabilities
     results   the results page docs/results.md (base vs fine-tuned) with charts under docs/assets/
+    sweep     fit the call threshold per model on the validation split, plot relevance vs restraint
+    decoding  each decoding piece on and off (first calls, whole turns): docs/results.md
 
 Examples:
     python -m evaluation funccall --model smollm2-135m --categories simple irrelevance --limit 20
@@ -25,6 +27,8 @@ TASKS = {
     "judge": ("evaluation.judge", "Pairwise LLM-as-judge, every pair in both orders."),
     "arc": ("evaluation.arc", "ARC-Challenge accuracy from answer-letter log-probabilities."),
     "results": ("evaluation.results", "Write docs/results.md: base vs fine-tuned, with charts."),
+    "sweep": ("evaluation.sweep", "Fit each model's call threshold on the validation split; plot the sweep."),
+    "decoding": ("evaluation.decoding", "Each decoding piece on and off, first calls and whole turns: the page."),
 }
 
 

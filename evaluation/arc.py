@@ -102,6 +102,8 @@ class LlamaNextToken:
         import llama_cpp
         import numpy as np
 
+        from agent.backends import llama_thread
+
         tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         if len(tokens) >= self.llama.n_ctx():
             raise ValueError(f"ARC prompt of {len(tokens)} tokens does not fit the context of {self.llama.n_ctx()}")
@@ -114,7 +116,7 @@ class LlamaNextToken:
                     break
                 shared += 1
             self.llama.n_tokens = shared
-            self.llama.eval(tokens[shared:])
+            llama_thread.run(self.llama.eval, tokens[shared:])  # where the model was loaded (see llama_thread)
             self.forward_passes += 1
             pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
             return np.ctypeslib.as_array(pointer, shape=(self.llama.n_vocab(),)).copy()

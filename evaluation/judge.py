@@ -23,9 +23,6 @@ import argparse
 import json
 import os
 import re
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +32,7 @@ from typing import Any
 
 from agent.messages import Message
 from agent.prompts import render_prompt
+from agent.redaction import redact
 from evaluation.cli import add_dataclass_arguments, from_namespace, new_run_dir
 from evaluation.report import cell, markdown_table, pct, write_json, write_text
 
@@ -63,43 +61,40 @@ class JudgeError(RuntimeError):
 
 
 class ChatClient:
-    """A minimal client of an OpenAI-compatible `/chat/completions` endpoint (stdlib only)."""
+    """The judge's client of an OpenAI-compatible `/chat/completions` endpoint (the `openai` SDK, its own retries)."""
 
     def __init__(self, settings: JudgeSettings):
+        from openai import OpenAI
+
         self.settings = settings
         self.url = settings.base_url.rstrip("/") + "/chat/completions"
         names = (settings.api_key_env,) if settings.api_key_env else KEY_VARIABLES
         self._key = next((os.environ[n] for n in names if os.environ.get(n)), None)
+        # Retries with backoff on connection errors, 408/409/429 and 5xx are the SDK's; the key stays in the client.
+        self._client = OpenAI(base_url=settings.base_url.rstrip("/"), api_key=self._key or "no-key",
+                              timeout=settings.timeout_s, max_retries=settings.retries)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._key, "[redacted]") if self._key else text
+        return redact(text, (self._key,) if self._key else ())
 
     def complete(self, messages: Sequence[dict[str, str]]) -> str:
-        body = json.dumps({"model": self.settings.judge_model, "messages": list(messages),
-                           "temperature": self.settings.temperature, "max_tokens": self.settings.max_tokens}).encode()
-        headers = {"Content-Type": "application/json"}
-        if self._key:
-            headers["Authorization"] = f"Bearer {self._key}"
-        last = "no attempt made"
-        for attempt in range(self.settings.retries + 1):
-            if attempt:
-                time.sleep(min(2 ** attempt, 20))
-            request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:
-                    data = json.loads(response.read().decode("utf-8"))
-                return data["choices"][0]["message"]["content"] or ""
-            except urllib.error.HTTPError as exc:
-                detail = exc.read()[:300].decode("utf-8", "replace")
-                last = f"HTTP {exc.code} from {self.url}: {self._redact(detail)}"
-                if exc.code != 429 and exc.code < 500:
-                    break
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                last = f"cannot reach {self.url}: {self._redact(str(getattr(exc, 'reason', exc)))}"
-            except (ValueError, KeyError, IndexError, TypeError):
-                last = f"{self.url} did not answer in the chat-completions format"
-                break
-        raise JudgeError(last)
+        import openai
+
+        try:
+            reply = self._client.chat.completions.create(
+                model=self.settings.judge_model, messages=list(messages), temperature=self.settings.temperature,
+                max_tokens=self.settings.max_tokens)
+        except openai.APIStatusError as exc:
+            raise JudgeError(f"HTTP {exc.status_code} from {self.url}: {self._redact(exc.response.text[:300])}") \
+                from None
+        except openai.APIConnectionError as exc:
+            raise JudgeError(f"cannot reach {self.url}: {self._redact(str(exc.__cause__ or exc))}") from None
+        except openai.OpenAIError as exc:
+            raise JudgeError(f"{self.url}: {self._redact(str(exc))}") from None
+        try:
+            return reply.choices[0].message.content or ""
+        except (AttributeError, IndexError, TypeError):
+            raise JudgeError(f"{self.url} did not answer in the chat-completions format") from None
 
 
 # ------------------------------------------------------------------------------------------------------ judging

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -35,6 +36,10 @@ class ModelEntry:
     lora: str | None = None
     n_ctx: int = 4096
     default: bool = False
+    # The role tool results are sent with to an OpenAI-compatible server: the one the model was trained on. ipython
+    # is Meta's Llama 3.x role and the one this project's adapters learned; "tool" for servers that refuse ipython.
+    tool_role: str = "ipython"
+    call_threshold: float | None = None  # fitted by `python -m evaluation sweep`: call only if P(call) >= this
 
     @property
     def is_adapter(self) -> bool:
@@ -66,6 +71,9 @@ def _load(path: Path) -> dict[str, ModelEntry]:
         entry = ModelEntry(**raw)
         if entry.source not in ("package", "hub", "local"):
             raise ValueError(f"{path}: model {entry.name!r} has unknown source {entry.source!r}")
+        if entry.tool_role not in ("ipython", "tool", "user"):
+            raise ValueError(f"{path}: model {entry.name!r} has tool_role {entry.tool_role!r}: "
+                             "use ipython, tool or user")
         entries[entry.name] = entry
     for entry in entries.values():
         if entry.base and entry.base not in entries:
@@ -146,3 +154,23 @@ def is_available(name: str, catalogue: dict[str, ModelEntry] | None = None) -> b
     except (ModelFileError, ValueError):
         return False
     return True
+
+
+def set_call_threshold(name: str, threshold: float | None, path: str | os.PathLike | None = None) -> Path:
+    """Store a model's fitted call threshold in the catalogue file (its `[[models]]` block), comments kept."""
+    path = Path(path or os.environ.get("MODEL_CATALOGUE") or CATALOGUE_PATH)
+    text = path.read_text(encoding="utf-8")
+    blocks = re.split(r"(?m)^(?=\[\[models\]\])", text)
+    for index, block in enumerate(blocks):
+        if re.search(rf'(?m)^name\s*=\s*"{re.escape(name)}"\s*$', block):
+            block = re.sub(r"(?m)^call_threshold\s*=.*\n?", "", block)
+            if threshold is not None:
+                body, tail = block.rstrip("\n"), block[len(block.rstrip("\n")):]
+                block = f"{body}\ncall_threshold = {threshold:.6g}{tail or chr(10)}"
+            blocks[index] = block
+            break
+    else:
+        raise ValueError(f"{path}: no model named {name!r}")
+    path.write_text("".join(blocks), encoding="utf-8")
+    _load.cache_clear()
+    return path

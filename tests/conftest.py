@@ -17,6 +17,21 @@ def isolated_user_dirs(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_model_loads_with_crashing_buffers():
+    """Every llama.cpp model load of the test run is checked: on a CPU where llama.cpp's extra buffer types crash
+    (AMX), a model loaded with them fails its test here instead of segfaulting the run later."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        yield
+        return
+    from tests.llama_guard import guard_model_loads
+
+    with guard_model_loads():
+        yield
+
+
 @pytest.fixture(scope="session")
 def embedded_llm():
     """SmolLM2-135M-Instruct through llama-cpp-python: the real model for end-to-end tests."""

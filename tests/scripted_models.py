@@ -6,15 +6,27 @@ It offers the catalogue's real models plus `scripted-tools`, a rule-based `Scrip
 about the weather or a person/thing, answers from the tool result, and otherwise chats. The base embedded model never
 calls tools, so this is how a browser test sees the tool-call accordion without a fine-tuned adapter. Test-only:
 nothing in the app imports this module.
+
+`DecidingLLM` is a scripted model that decides like the llama.cpp backend does: each reply has a probability of
+opening a call (`Choice(call=..., prose=..., p=...)`), and the decoding params are obeyed the same way
+(`call_threshold`: call iff p >= threshold, above 1 never; `call_grammar`: a scripted call the grammar would not allow
+fails the test; `max_tokens`, `repetition_guard`), with `Usage.call_probability` and `finish_reason` reported.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
-from agent.messages import Message
-from tests.fakes import ScriptedLLM
+from agent.backends.base import GenerationParams, Usage
+from agent.backends.decoding import RepetitionGuard
+from agent.format import looks_like_call
+from agent.messages import Message, render_llama3
+from tests.fakes import Reply, ScriptedLLM, fake_tokenize
+from tests.gbnf import Grammar
 from ui.model_manager import CatalogueSource, ModelLoadError, ModelOption
 
 SCRIPTED = "scripted-tools"
@@ -50,8 +62,111 @@ def _summary(result: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in list(flat.items())[:6]) + "."
 
 
-class RuleScriptedLLM(ScriptedLLM):
-    """A `ScriptedLLM` that never runs out: every call is answered by `scripted_reply`."""
+def answer_without_call(messages: list[Message]) -> str:
+    """What a scripted model writes when it wanted to call but may not: an answer from the results it has, if any."""
+    last = messages[-1]
+    if last.role == "ipython":
+        return "From the tool: " + _summary(json.loads(last.content))
+    return "I would need a tool for that, and I cannot call one right now."
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One scripted reply, both ways: what the model writes if it calls, what it writes if not, and P(call)."""
+
+    call: Reply | None = None
+    prose: Reply | None = None
+    p: float = 0.9
+
+
+class DecidingLLM(ScriptedLLM):
+    """A scripted model that obeys `GenerationParams` as `LlamaCppLLM` does (see the module docstring).
+
+    Replies are `Choice`s, strings or functions of the prompt; a plain reply has P(call) `p_call` if it reads as a
+    call, else `p_prose`. Where the decision goes against the reply, the other side of a `Choice` is written, else
+    `prose_fallback` (prose); a decision to call with no scripted call fails the test (a fake cannot invent one).
+    """
+
+    def __init__(self, replies: Sequence[Reply | Choice] = (), *, p_call: float = 0.9, p_prose: float = 0.05,
+                 prose_fallback: Callable[[list[Message]], str] = answer_without_call, check_grammar: bool = True,
+                 **kwargs):
+        super().__init__(replies, **kwargs)
+        self.p_call, self.p_prose = p_call, p_prose
+        self.prose_fallback = prose_fallback
+        self.check_grammar = check_grammar
+        self.decisions: list[tuple[float, float | None, bool]] = []  # (p, threshold, called) per LLM call
+
+    def next_reply(self, messages: list[Message]) -> Reply | Choice:
+        with self.lock:
+            self.prompts.append(messages)
+            if not self.replies:
+                raise AssertionError(f"DecidingLLM {self.name!r} was called more times than replies were scripted")
+            return self.replies.popleft()
+
+    def decide(self, reply: Reply | Choice, messages: list[Message], params: GenerationParams) -> tuple[str, float]:
+        def text_of(r: Reply) -> str:
+            return r(messages) if callable(r) else r
+
+        if isinstance(reply, Choice):
+            call = text_of(reply.call) if reply.call is not None else None
+            prose = text_of(reply.prose) if reply.prose is not None else None
+            p = reply.p
+        else:
+            text = text_of(reply)
+            is_call = looks_like_call(text)
+            call, prose = (text, None) if is_call else (None, text)
+            p = self.p_call if is_call else self.p_prose
+        threshold = params.call_threshold
+        calls = (call is not None) if threshold is None and not isinstance(reply, Choice) else \
+            p >= (0.5 if threshold is None else threshold)
+        self.decisions.append((p, threshold, calls))
+        if not calls:
+            return (prose if prose is not None else self.prose_fallback(messages)), p
+        if call is None:
+            raise AssertionError(f"the decoder would force a call here (p={p} >= threshold {threshold}), "
+                                 "but no call was scripted")
+        if params.call_grammar and self.check_grammar and not _grammar(params.call_grammar).matches(call.strip()):
+            raise AssertionError(f"scripted call {call!r} is impossible under the call grammar")
+        return call, p
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str | Usage]:
+        messages = list(messages)
+        text, p = self.decide(self.next_reply(messages), messages, params)
+        pieces = fake_tokenize(text)
+        finish = "stop"
+        if len(pieces) > params.max_tokens:
+            pieces, finish = pieces[:params.max_tokens], "length"
+        if params.repetition_guard:
+            guard, ids = RepetitionGuard(), {}
+            for n, piece in enumerate(pieces):
+                if guard.push(ids.setdefault(piece, len(ids))):
+                    pieces, finish = pieces[:n + 1], "repetition"
+                    break
+        text = "".join(pieces)
+        prompt = fake_tokenize(render_llama3(messages))
+        cached = 0
+        for a, b in zip(prompt, self._last_tokens, strict=False):
+            if a != b:
+                break
+            cached += 1
+        self._last_tokens = prompt + pieces
+        for i in range(0, len(text), self.chunk_chars):
+            yield text[i:i + self.chunk_chars]
+        yield Usage(prompt_tokens=len(prompt), cached_tokens=cached, completion_tokens=len(pieces),
+                    call_probability=p, finish_reason=finish)
+
+
+@lru_cache(maxsize=16)
+def _grammar(text: str) -> Grammar:
+    return Grammar(text)
+
+
+class RuleScriptedLLM(DecidingLLM):
+    """A `DecidingLLM` that never runs out: every call is answered by `scripted_reply` (grammar not checked: the
+    rules may call a tool of another mode, and the app must survive that too)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(check_grammar=False, **kwargs)
 
     def stream(self, messages, params):
         self.enqueue(scripted_reply)

@@ -81,3 +81,16 @@ def test_corrupt_headers_do_not_crash_the_reader(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="corrupt"):
         read_gguf(path)
+
+
+@pytest.mark.parametrize("kind", ["IQ4_XS", "TQ1_0", "MXFP4"])
+def test_a_truncated_file_in_a_newer_quantisation_is_refused(tmp_path, kind):
+    """The size table comes from the `gguf` package: types a hand-made table lacked are checked too."""
+    from gguf import GGMLQuantizationType
+
+    path = write_gguf(tmp_path / "q.gguf", {"general.architecture": "llama"}, {"blk.0.ffn_up.weight": (1536, 576)},
+                      tensor_type=GGMLQuantizationType[kind])
+    assert check_model_file(path).data_end == path.stat().st_size
+    path.write_bytes(path.read_bytes()[:-64])
+    with pytest.raises(ModelFileError, match="truncated"):
+        check_model_file(path)

@@ -130,11 +130,12 @@ def test_a_malformed_call_yields_an_error_event_and_one_repair_attempt():
 
 
 def test_the_budget_is_respected_when_the_model_keeps_calling_tools():
+    # This fake ignores the ban on calls in the last LLM call: the agent answers from the results it has.
     agent, llm = make_agent('[get_current_weather(location="Oslo")]', '[get_current_weather(location="Lima")]')
-    events, final = run(agent, "Weather?")
+    events, final = run(agent, "Weather in Oslo and Lima?")
     assert len(llm.prompts) == 2 and final.stats.llm_calls == 2
-    assert any(isinstance(e, AgentError) and "budget" in e.message for e in events)
-    assert "ran out of steps" in final.text
+    assert final.ending == "composed" and "7.5" in final.text and "Oslo" in final.text
+    assert "steps" not in final.text and "budget" not in final.text
     assert [r["location"] for r in RUNS] == ["Oslo"]
 
 
@@ -148,7 +149,7 @@ def test_a_larger_budget_allows_a_multi_step_loop():
 def test_too_many_calls_in_one_reply_are_capped():
     calls = ", ".join(f'get_current_weather(location="C{i}")' for i in range(10))
     agent, _ = make_agent(f"[{calls}]", "Done.")
-    events, _ = run(agent, "Ten cities")
+    events, _ = run(agent, "Weather in " + " ".join(f"C{i}" for i in range(10)))
     finished = [e for e in events if isinstance(e, ToolCallFinished)]
     assert len(RUNS) == 4 and sum(not e.ok for e in finished) == 6
 
@@ -204,14 +205,14 @@ def test_a_tool_turn_with_the_real_tools_against_the_local_server(tool_env):
     def answer_from_result(messages):
         result = messages[-1].content
         assert messages[-1].role == "ipython" and "Oslo" in result
-        return "Here is the weather in Oslo."
+        return "It is -3.2 °C in Oslo."
 
     llm = ScriptedLLM(['[get_current_weather(location="Oslo")]', answer_from_result])
     agent = Agent(llm, get_tools(), mode="weather", today=dt.date(2026, 11, 21))
     events = list(agent.run("What's the weather in Oslo?"))
     finished = next(e for e in events if isinstance(e, ToolCallFinished))
     assert finished.ok and finished.result["location"].startswith("Oslo") and "temperature" in finished.result
-    assert events[-1].text == "Here is the weather in Oslo."
+    assert events[-1].text == "It is -3.2 °C in Oslo."
 
 
 def test_a_failing_service_becomes_a_readable_tool_error_and_the_chat_goes_on(tool_env, tool_server):
@@ -223,4 +224,6 @@ def test_a_failing_service_becomes_a_readable_tool_error_and_the_chat_goes_on(to
     events = list(agent.run("What's the weather in Oslo?"))
     finished = next(e for e in events if isinstance(e, ToolCallFinished))
     assert not finished.ok and "error" in finished.result and "Traceback" not in finished.result["error"]
-    assert events[-1].text == "Sorry, the weather service is down."
+    # the agent says what failed itself, without a second LLM call that might invent a forecast
+    assert events[-1].text.startswith("I could not reach the weather service") and len(llm.prompts) == 1
+    assert events[-1].ending == "failure" and events[-1].without_live_data

@@ -53,18 +53,27 @@ def server():
     s.httpd.shutdown()
 
 
-def test_it_streams_text_and_usage_and_maps_tool_results_to_the_tool_role(server):
+def test_it_streams_text_and_usage_and_sends_tool_results_in_the_trained_role(server):
     server.replies.append("Hello from the server.")
     llm = OpenAICompatibleLLM(server.url, "llama", api_key="sk-secret")
     messages = [Message("system", "S"), Message("user", "Hi"), tool_result_message({"t": 1})]
     *chunks, usage = llm.stream(messages, GenerationParams(max_tokens=20))
     assert "".join(chunks) == "Hello from the server."
     assert isinstance(usage, Usage) and usage.prompt_tokens == 50 and usage.cached_tokens == 40
+    assert usage.token_counts_known
     request = server.requests[0]
     assert request["path"] == "/v1/chat/completions" and request["body"]["stream"] is True
-    assert [m["role"] for m in request["body"]["messages"]] == ["system", "user", "tool"]
+    assert request["body"]["stream_options"] == {"include_usage": True}
+    assert [m["role"] for m in request["body"]["messages"]] == ["system", "user", "ipython"]  # Llama 3.2's role
     assert request["auth"] == "Bearer sk-secret"
     assert "sk-secret" not in repr(llm)
+
+
+def test_a_model_set_to_the_tool_role_gets_its_results_as_tool(server):
+    server.replies.append("ok")
+    llm = OpenAICompatibleLLM(server.url, "llama", api_key="", tool_role="tool")
+    list(llm.stream([Message("user", "Hi"), tool_result_message({"t": 1})], GenerationParams(max_tokens=5)))
+    assert [m["role"] for m in server.requests[0]["body"]["messages"]] == ["user", "tool"]
 
 
 def test_the_agent_runs_a_no_tool_turn_against_the_server(server):

@@ -78,6 +78,7 @@ def clear_runs():
 
 def make_agent(*replies, llm=None, mode="all", **settings):
     llm = llm or ScriptedLLM(replies)
+    settings.setdefault("ask_for_missing", False)  # the prompts name no place: asking is tested in test_turn_endings
     return Agent(llm, TOOLS, mode=mode, settings=AgentSettings(**settings), today=dt.date(2026, 11, 21)), llm
 
 
@@ -214,8 +215,7 @@ def test_a_call_repeated_in_a_later_reply_is_not_run_again():
     agent, llm = make_agent(call, call, "It is 7.5 °C in Oslo.", max_llm_calls=3)
     events, final = run(agent)
     assert len(RUNS) == 1, "the repeat is answered from the first result, not run again"
-    second = of(events, ToolCallFinished)[1]
-    assert not second.ok and "already" in second.result["error"]
+    assert len(of(events, ToolCallFinished)) == 1, "a reply that only repeats a call is not even shown as a call"
     assert final.text == "It is 7.5 °C in Oslo." and final.stats.tool_calls == 1
 
 
@@ -245,7 +245,7 @@ def test_a_turn_runs_at_most_its_llm_budget_minus_one_times_the_per_reply_cap():
     agent, llm = make_agent(many, more, many, more, max_llm_calls=4, max_tool_calls=3)
     events, final = run(agent)
     assert len(llm.prompts) == 4 and len(RUNS) <= (4 - 1) * 3
-    assert "ran out of steps" in final.text
+    assert final.ending == "composed" and "steps" not in final.text, "an answer from the results, not a budget"
 
 
 # ------------------------------------------------------------------------------ property test over the loop
@@ -411,4 +411,4 @@ def test_the_lock_holding_fake_is_released_between_the_two_calls_of_a_tool_turn(
 
     threading.Thread(target=turn, daemon=True).start()
     assert done.wait(5), "the turn deadlocked on the model lock"
-    assert result["events"][-1].text == "Mild."
+    assert result["events"][-1].text.startswith("Mild.")

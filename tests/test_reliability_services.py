@@ -127,11 +127,11 @@ def test_a_failing_service_gives_a_clear_tool_error_the_turn_ends_and_the_chat_g
 
     monkeypatch.setenv("TOOLS_TIMEOUT_S", "0.5")
     break_service(tool_env, monkeypatch, how)
-    llm = ScriptedLLM([call, answer_from_tool_result, call, answer_from_tool_result])
+    llm = ScriptedLLM([call, call, answer_from_tool_result])  # the failure is answered by the agent, not the model
     agent = Agent(llm, get_tools(), mode="all", today=TODAY)
 
     started = time.monotonic()
-    events = list(agent.run("What's it like?"))
+    events = list(agent.run("What's it like in Oslo?"))
     elapsed = time.monotonic() - started
 
     (finished,) = [e for e in events if isinstance(e, ToolCallFinished)]
@@ -139,7 +139,7 @@ def test_a_failing_service_gives_a_clear_tool_error_the_turn_ends_and_the_chat_g
     assert not finished.ok and phrase in error, finished.result
     assert "Traceback" not in error and "\n" not in error and len(error) < 300
     final = events[-1]
-    assert isinstance(final, FinalAnswer) and final.text == f"Sorry: {error}"
+    assert isinstance(final, FinalAnswer) and final.text.startswith("I could not reach") and error in final.text
     assert elapsed < 2.5, f"the turn took {elapsed:.1f} s with a 0.5 s tool time limit"
     if most_hits is not None:
         assert tool_env.hits(how["path"]) <= most_hits, "retries are bounded"
@@ -150,7 +150,7 @@ def test_a_failing_service_gives_a_clear_tool_error_the_turn_ends_and_the_chat_g
         monkeypatch.setenv(name, tool_env.env()[name])
     again = list(agent.run("And now?", final.messages))
     (finished,) = [e for e in again if isinstance(e, ToolCallFinished)]
-    assert finished.ok and again[-1].text == "Here it is."
+    assert finished.ok and again[-1].text.startswith("Here it is.")
 
 
 def test_retries_back_off_between_attempts_and_stop_after_the_configured_number(tool_env, monkeypatch):
@@ -183,7 +183,7 @@ def test_a_1_mb_wikipedia_page_is_read_and_cut_to_a_summary_the_model_can_hold(t
     assert finished.ok and finished.result["truncated"] is True
     assert len(finished.result["summary"]) <= 1500 and finished.result["summary"].startswith("The tower is tall.")
     assert len(llm.prompts[1][-1].content) < 2000, "the model reads a summary, not the page"
-    assert events[-1].text == "Here it is."
+    assert events[-1].text.startswith("Here it is.")
 
 
 def test_a_hung_service_in_the_chat_ui_shows_the_error_and_the_next_question_is_answered(tool_env, monkeypatch):
@@ -192,14 +192,13 @@ def test_a_hung_service_in_the_chat_ui_shows_the_error_and_the_next_question_is_
 
     monkeypatch.setenv("TOOLS_TIMEOUT_S", "0.5")
     tool_env.fault(GEOCODING_PATH, "delay", seconds=10, times=1)
-    manager = ModelManager(ScriptSource({"m": [WEATHER_CALL, answer_from_tool_result,
-                                               WEATHER_CALL, answer_from_tool_result]}))
+    manager = ModelManager(ScriptSource({"m": [WEATHER_CALL, WEATHER_CALL, answer_from_tool_result]}))
     conv = chat.Conversation(model="m")
     settings = chat.agent_settings(temperature=0.0, max_new_tokens=128, max_llm_calls=2)
     list(chat.run_turn(manager, get_tools(), conv, "Weather in Oslo?", "weather", settings))
     tool_message = next(m for m in conv.display if m.get("metadata", {}).get("log") == "error")
     assert "did not answer within the 0.5 s time limit" in tool_message["content"]
-    assert conv.last_answer.startswith("Sorry: ") and conv.last_error == ""
+    assert conv.last_answer.startswith("I could not reach the weather service") and conv.last_error == ""
     tool_env.reset()
     list(chat.run_turn(manager, get_tools(), conv, "And now?", "weather", settings))
-    assert conv.last_answer == "Here it is." and conv.turns == 2
+    assert conv.last_answer.startswith("Here it is.") and conv.turns == 2

@@ -199,8 +199,10 @@ def test_tiny_fine_tune_changes_every_lora_weight(tiny_run):
     after = load_file(result.adapter_dir / "adapter_model.safetensors")
 
     assert len(before) == len(after) > 0
+    # Every LoRA tensor moved, and all but a handful of its elements: an element whose Adam step is below float32's
+    # resolution at its value stays bit-identical now and then (seen here: one element of one tensor, in some runs).
     unchanged = [name for name, weight in before.items()
-                 if (weight == after[name.replace(".default", "")]).any()]
+                 if (weight == after[name.replace(".default", "")]).float().mean() > 0.001]
     assert unchanged == []
 
 

@@ -12,6 +12,7 @@ from tests.fakes import ScriptedLLM
 from tests.test_ui_model_manager import FakeSource
 from tests.tool_server import tool_env, tool_server  # noqa: F401  (fixtures)
 from ui import chat
+from ui.compare import compare_turn
 from ui.model_manager import ModelManager, ModelOption
 
 
@@ -53,7 +54,7 @@ def tools(tool_env):  # noqa: F811 (the fixture imported above)
 
 def answer_from_tool(messages):
     assert messages[-1].role == "ipython", "the second call must see the tool result"
-    return "It is " + ("cold" if '"temperature' in messages[-1].content else "unknown") + " in Oslo right now."
+    return "It is " + ("-3.2 °C" if '"temperature' in messages[-1].content else "unknown") + " in Oslo right now."
 
 
 def test_a_tool_turn_shows_the_call_pending_then_done_then_streams_the_answer_and_its_stats(tools):
@@ -69,11 +70,11 @@ def test_a_tool_turn_shows_the_call_pending_then_done_then_streams_the_answer_an
     assert tool_states[-1]["duration"] >= 0 and "log" not in tool_states[-1]
     final = states[-1]
     assert "Oslo" in final[1]["content"] and final[1]["content"].startswith("```json")
-    assert final[2] == {"role": "assistant", "content": "It is cold in Oslo right now."}
+    assert final[2] == {"role": "assistant", "content": "It is -3.2 °C in Oslo right now."}
     answers = [s[2]["content"] for s in states if len(s) > 2 and "metadata" not in s[2]]
     assert len(answers) > 3 and answers[0] != answers[-1], "the answer must stream in several pieces"
-    assert titles(final)[3].startswith("📊 2 LLM calls · 1 tool call · prompt ")
-    assert conv.last_answer == "It is cold in Oslo right now."
+    assert titles(final)[3].startswith("📊 Model m · 2 LLM calls · 1 tool call · prompt ")
+    assert conv.last_answer == "It is -3.2 °C in Oslo right now."
     assert [m.role for m in conv.history] == ["user", "assistant", "ipython", "assistant"]
 
 
@@ -156,15 +157,17 @@ def test_compare_runs_the_same_prompt_on_both_models_each_with_its_tool_calls_an
         "base": ["I cannot check the weather."],
         "tuned": ['[get_current_weather(location="Oslo")]', answer_from_tool],
     }))
-    states = list(chat.compare_turn(manager, tools, "Weather in Oslo?", "weather", "base", "tuned", SETTINGS))
-    left, right = states[-1]
-    assert left[0]["content"] == right[0]["content"] == "Weather in Oslo?"
+    view = list(compare_turn(manager, tools, "Weather in Oslo?", "weather", "base", "tuned", SETTINGS))[-1]
+    left, right = view.left, view.right
+    assert view.done and left[0]["content"] == right[0]["content"] == "Weather in Oslo?"
     assert any(m["content"] == "I cannot check the weather." for m in left)
-    assert titles(left)[-1].startswith("📊 1 LLM call · prompt")
+    assert titles(left)[-1].startswith("📊 Model base · 1 LLM call · prompt")
     assert '🔧 `get_current_weather(location="Oslo")`' in titles(right)
-    assert any(m["content"] == "It is cold in Oslo right now." for m in right)
-    assert titles(right)[-1].startswith("📊 2 LLM calls · 1 tool call")
+    assert any(m["content"] == "It is -3.2 °C in Oslo right now." for m in right)
+    assert titles(right)[-1].startswith("📊 Model tuned · 2 LLM calls · 1 tool call")
     assert manager.get("base").prompts[0][-1].content == manager.get("tuned").prompts[0][-1].content
+    assert view.left_verdict.startswith("**Model base** · 💬 no tool call · 🚫 answered without live data · ")
+    assert view.right_verdict.startswith("**Model tuned** · 🔧 called get_current_weather · ✅ answered · ")
 
 
 def test_the_api_answer_is_the_final_text_and_errors_come_back_as_text():
@@ -227,3 +230,162 @@ def test_two_sessions_on_one_model_share_it_one_llm_call_at_a_time_and_each_gets
     assert len(llm.prompts) == 2, "both sessions used the one loaded model"
     assert llm.most_active == 1, "their LLM calls never overlapped"
     assert [c.last_answer for c in conversations] == ["answer to q0", "answer to q1"]
+
+
+# ---------------------------------------------------------------------------------- issue 14: as a person uses it
+
+class ProbabilityLLM(ScriptedLLM):
+    """A scripted model that reports P(call) on each turn's first call, as the llama.cpp backend does."""
+
+    def __init__(self, *args, probability: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.probability = probability
+
+    def stream(self, messages, params):
+        for chunk in super().stream(messages, params):
+            if isinstance(chunk, Usage) and messages[-1].role == "user":
+                chunk.call_probability = self.probability
+            yield chunk
+
+
+def test_messages_queued_during_an_answer_are_shown_at_once_and_answered_in_order():
+    manager = ModelManager(ScriptSource({"m": ["first answer", "second answer", "third answer"]}))
+    conv = chat.Conversation(model="m")
+    assert not chat.queue_message(conv, "   "), "blank input is ignored"
+    chat.queue_message(conv, "one")
+    assert conv.view() == [{"role": "user", "content": "one"}], "nothing running: shown as sent, not as queued"
+    loop = chat.answer_inbox(manager, [], conv, "chat", SETTINGS)
+    next(loop)
+    chat.queue_message(conv, "two")
+    chat.queue_message(conv, "three")
+    note = "\n\n_⏳ queued: answered after the current reply_"
+    assert [m["content"] for m in conv.view()[-2:]] == ["two" + note, "three" + note]
+    assert conv.busy_line().endswith("· 2 messages queued")
+    assert list(chat.answer_inbox(manager, [], conv, "chat", SETTINGS)) == [], "one loop per conversation"
+    list(loop)
+    shown = [m["content"] for m in conv.display if "metadata" not in m]
+    assert shown == ["one", "first answer", "two", "second answer", "three", "third answer"]
+    assert conv.inbox == [] and not conv.answering and conv.busy_line() == ""
+
+
+def test_new_chat_mid_answer_stops_the_turn_and_nothing_of_it_comes_back():
+    manager = ModelManager(ScriptSource({"m": ["a long answer that is still streaming", "fresh"]}))
+    conv = chat.Conversation(model="m")
+    chat.queue_message(conv, "old question")
+    loop = chat.answer_inbox(manager, [], conv, "chat", SETTINGS)
+    while not any(m["content"].startswith("a lo") for m in conv.display):
+        next(loop)
+    conv.reset()
+    assert list(loop) == [], "the stopped turn yields nothing more"
+    assert conv.display == [] and conv.history == [] and conv.busy_line() == ""
+    chat.queue_message(conv, "new question")
+    list(chat.answer_inbox(manager, [], conv, "chat", SETTINGS))
+    assert [m["content"] for m in conv.display if "metadata" not in m] == ["new question", "fresh"]
+    assert [m.content for m in conv.history] == ["new question", "fresh"]
+
+
+def test_stop_ends_the_answer_settles_spinners_and_gives_queued_messages_back():
+    manager = ModelManager(ScriptSource({"m": ['[get_current_weather(location="Oslo")]', "never shown"]}))
+    conv = chat.Conversation(model="m")
+    chat.queue_message(conv, "Weather in Oslo?")
+    loop = chat.answer_inbox(manager, [], conv, "weather", SETTINGS)
+    while not any(m.get("metadata", {}).get("status") == "pending" and "🔧" in m["metadata"]["title"]
+                  for m in conv.display):
+        next(loop)
+    chat.queue_message(conv, "and Paris?")
+    assert conv.stop() == "and Paris?"
+    assert list(loop) == []
+    assert all(m.get("metadata", {}).get("status") != "pending" for m in conv.display)
+    assert conv.display[-1]["content"] == "⏹️ _Stopped._" and conv.inbox == [] and not conv.answering
+
+
+def test_the_busy_line_follows_the_turn_thinking_calling_writing_then_empty(tools):
+    manager = ModelManager(ScriptSource({"m": ['[get_current_weather(location="Oslo")]', answer_from_tool]}))
+    manager.get("m")
+    conv = chat.Conversation(model="m")
+    lines = [c.busy_line() for c in chat.run_turn(manager, tools, conv, "Weather in Oslo?", "weather", SETTINGS)]
+    assert lines[0].startswith("💭 Model m is thinking…")
+    assert any(line.startswith("🔧 Model m is calling get_current_weather…") for line in lines)
+    assert any(line.startswith("✍️ Model m is writing…") for line in lines)
+    assert conv.busy_line() == ""
+
+
+def test_a_switch_mid_conversation_is_marked_and_the_new_model_starts_fresh():
+    manager = ModelManager(ScriptSource({"a": ["from a"], "b": ["from b"]}))
+    conv = chat.Conversation(model="a")
+    list(chat.run_turn(manager, [], conv, "Hi", "chat", SETTINGS))
+    list(chat.switch_model(manager, conv, "b"))
+    assert conv.display[-1]["content"].startswith("🔀 **Switched to Model b.** It starts a fresh context")
+    list(chat.run_turn(manager, [], conv, "Who are you?", "chat", SETTINGS))
+    assert [m.content for m in manager.get("b").prompts[-1][1:]] == ["Who are you?"], "a's text is not sent to b"
+    assert titles(conv.display)[-1].startswith("📊 Model b · ")
+
+
+def test_the_base_model_says_it_rarely_calls_tools_when_its_fine_tune_is_offered():
+    manager = ModelManager(ScriptSource({"small": ["x"], "small-funccall": ["y"]}))
+    conv = chat.Conversation(model="small-funccall")
+    status = [s for _, s in chat.switch_model(manager, conv, "small")][-1]
+    assert "This is the base model: it rarely calls tools" in status and "Model small-funccall" in status
+    assert "base model" not in [s for _, s in chat.switch_model(manager, conv, "small-funccall")][-1]
+
+
+def test_stats_show_the_call_probability_tool_counts_and_a_first_token_time_on_every_turn(tools):
+    calls = '[get_current_weather(location="Oslo"), get_current_weather(location="Atlantis"), get_current_weather()]'
+
+    class Source(ScriptSource):
+        def load(self, name):
+            self.loads.append(name)
+            return ProbabilityLLM([calls, "Sorry."], name=name, probability=0.973)
+
+    manager = ModelManager(Source({"m": []}))
+    conv = chat.Conversation(model="m")
+    list(chat.run_turn(manager, tools, conv, "Weather in Oslo and Atlantis?", "weather", SETTINGS))
+    line = titles(conv.display)[-1]
+    assert " · 3 tool calls (1 failed, 1 refused) · calls a tool: 97% · " in line
+    assert "first token –" not in line and conv.last_outcome.first_visible_s is not None
+    failed = [t for t in titles(conv.display) if "❌" in t]
+    assert len(failed) == 2 and "**failed**: _No place called" in failed[0] and "**not run**" in failed[1]
+
+
+def test_an_answer_without_live_data_or_cut_at_the_limit_says_so():
+    from agent.events import FinalAnswer, TurnStats
+
+    conv = chat.Conversation(model="m")
+    outcome = chat.TurnOutcome(model="m", label="M")
+    final = FinalAnswer("It is sunny.", TurnStats(llm_calls=1), [], without_live_data=True, truncated=True)
+    chat._finish(conv, conv.display, conv.history, outcome, final, True, SETTINGS)
+    contents = [m["content"] for m in conv.display]
+    assert contents[0] == "It is sunny." and contents[1].startswith("🚫 **No live data**")
+    assert contents[2].startswith("✂️ **Cut off** at the limit of 128 new tokens")
+
+
+def test_compare_streams_both_sides_before_either_finishes_and_gives_verdicts_and_probabilities(tools):
+    class Source(ScriptSource):
+        def load(self, name):
+            self.loads.append(name)
+            replies = ["I think it is sunny in Oslo today, probably."] if name == "base" else \
+                ['[get_current_weather(location="Oslo")]', answer_from_tool]
+            return ProbabilityLLM(replies, name=name, chunk_chars=3, probability=0.02 if name == "base" else 0.97)
+
+    manager = ModelManager(Source({"base": [], "tuned": []}))
+    views = list(compare_turn(manager, tools, "Weather in Oslo?", "weather", "base", "tuned", SETTINGS))
+
+    def has_text(display):
+        return any(m["role"] == "assistant" and "metadata" not in m and m["content"] for m in display)
+
+    def finished(display):
+        return any(t.startswith("📊") for t in titles(display))
+
+    assert any(has_text(v.left) and has_text(v.right) and not finished(v.left) and not finished(v.right)
+               for v in views), "both panes show text before either finishes"
+    final = views[-1]
+    assert final.summary.endswith("base **2%** · Model tuned **97%**")
+    assert "calls a tool: 97%" in final.right_verdict and "🔧 called get_current_weather" in final.right_verdict
+
+
+def test_compare_with_the_same_model_on_both_sides_says_the_right_waits_its_turn():
+    manager = ModelManager(ScriptSource({"m": ["left answer", "right answer"]}))
+    views = list(compare_turn(manager, [], "Hi", "chat", "m", "m", SETTINGS))
+    assert "waits its turn" in views[1].right_verdict
+    assert views[-1].left_verdict.startswith("**Model m** · 💬 no tool call · ✅ answered · ")
+    assert any(m["content"] == "right answer" for m in views[-1].right)

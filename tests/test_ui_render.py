@@ -52,8 +52,29 @@ def test_turn_stats_show_calls_tokens_cache_reuse_and_times():
     assert line == ("2 LLM calls · 1 tool call · prompt 900 tok (50 evaluated, 850 reused from cache) · 40 generated"
                     " · first token 0.50 s · total 1.25 s")
     message = render.stats_message(stats, "Small <model>")
-    assert message["metadata"]["title"] == "📊 " + line
+    assert message["metadata"]["title"] == "📊 Small &lt;model&gt; · " + line
     assert "Small &lt;model&gt;" in message["content"]
+    header = message["content"].splitlines()[0]
+    assert all(cell.strip() for cell in header.strip("|").split("|")), f"an empty header cell: {header}"
+
+
+def test_the_stats_count_tool_calls_run_failed_and_refused_apart_and_show_the_call_probability():
+    stats = TurnStats(llm_calls=2, tool_calls=2, tool_calls_failed=1, tool_calls_refused=1, total_s=1.0)
+    line = render.stats_line(stats, "M", first_visible_s=0.25, call_probability=0.973)
+    assert line.startswith("M · 2 LLM calls · 3 tool calls (1 failed, 1 refused) · calls a tool: 97% · prompt ")
+    assert "first token 0.25 s" in line
+    assert render.percent(0.004) == "<1%" and render.percent(0.996) == ">99%" and render.percent(0.0) == "0%"
+
+
+def test_a_failed_tool_call_says_why_in_its_title_as_literal_text():
+    call = ToolCall("get_current_weather", {"location": "Atlantis"})
+    failed = render.tool_done_message(ToolCallFinished(call, 0, {"error": "no place <b>*Atlantis*</b>\nfound"}, 0.2,
+                                                       False), "t0")
+    title = failed["metadata"]["title"]
+    assert title == ('🔧 `get_current_weather(location="Atlantis")` · ❌ **failed**: '
+                     '_no place \\<b\\>\\*Atlantis\\*\\</b\\> found_')
+    refused = render.tool_done_message(ToolCallFinished(call, 0, {"error": "unknown argument"}, 0.0, False), "t0")
+    assert refused["metadata"]["title"].endswith("❌ **not run**: _unknown argument_")
 
 
 def test_a_notice_is_shown_as_its_own_escaped_message():

@@ -88,6 +88,18 @@ class FinetuneConfig:
         "help": "CPU threads for torch (default: every core this process may use)."})
     seed: int = field(default=0, metadata={"help": "Random seed (LoRA init, data order)."})
     save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept on disk (the best is never deleted)."})
+    trainer: Literal["trl", "lean"] = field(default="trl", metadata={
+        "help": "trl: TRL's SFTTrainer. lean: a small exact loop (training/lean_trainer.py) that runs the frozen lower "
+                "layers once and uses the levers below; same completion-only loss, LoRA config and PEFT adapter."})
+    cache_lower_layers: bool = field(default=True, metadata={
+        "help": "lean: compute the states entering the lowest LoRA layer once per sample and keep them on disk under "
+                "OUTPUT_DIR/hidden-cache (needs --lora-last-layers); later epochs and validations read them back."})
+    share_prefix: bool = field(default=True, metadata={
+        "help": "lean: run the tokens that every sample of a batch starts with (the system prompt) once per batch."})
+    padding_free: bool = field(default=True, metadata={
+        "help": "lean: run each sample at its own length (no padding) instead of one padded batch."})
+    loss_logits_only: bool = field(default=True, metadata={
+        "help": "lean: compute the output norm and lm_head only where a completion token is predicted."})
     resume: bool = field(default=False, metadata={
         "help": "Continue from the last checkpoint in OUTPUT_DIR/checkpoints (weights, optimiser, schedule, data "
                 "order), e.g. after an interrupted CPU run."})

@@ -8,11 +8,14 @@ in `ui/chat.py`; this file only lays out components and wires events to them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from agent.prompts import MODES
 from tools.base import Tool
-from ui import chat
+from ui import chat, render
+from ui.compare import compare_turn
 from ui.config import AppConfig
 from ui.model_manager import ModelManager
 
@@ -24,12 +27,32 @@ INTRO = (
 )
 CSS = """
 .status-line p { margin: 0; }
+#busy { min-height: 1.5em; }
+#mode label, #cmp-mode label { white-space: nowrap; }
+.thought-group .title strong, .thought-group .title em { color: var(--error-text-color, #dc2626); }
 footer { display: none !important; }
+@media (max-width: 600px) {
+  #model input, #cmp-left input, #cmp-right input { font-size: 13px; }
+}
 """
+# Gradio scopes the CSS above to its page content; the page's own side padding (32 px) is set outside it, so a
+# phone's rule for it goes in the document head. On a 390 px phone those 48 px are what keeps a model's name whole.
+HEAD = ("<style>@media (max-width: 600px) { .app { padding-left: 8px !important; padding-right: 8px !important; } }"
+        "</style>")
 
 
-def _model_choices(manager: ModelManager) -> list[tuple[str, str]]:
-    return [(option.display_label, option.name) for option in manager.options()]
+def menu_label(label: str) -> str:
+    """A model's label as short as a menu on a phone needs: no "Instruct", no quantisation tag ("Q4_1"). The full
+    label is in the status line, the stats and the compare verdicts."""
+    return re.sub(r"\s+", " ", re.sub(r"[- ]Instruct\b|\s+[QI]Q?\d\w*", "", label)).strip() or label
+
+
+def _model_choices(manager: ModelManager, mark_loaded: bool = True) -> list[tuple[str, str]]:
+    """A model menu: each model's short label; the chat's menu also marks the models in memory (instant to pick)."""
+    loaded = {option.name for option in manager.options() if mark_loaded and manager.is_loaded(option.name)}
+    return [(replace(option, label=menu_label(option.label), state="ready").display_label + " · loaded"
+             if option.name in loaded else replace(option, label=menu_label(option.label)).display_label, option.name)
+            for option in manager.options()]
 
 
 def _second_model(manager: ModelManager, first: str) -> str:
@@ -38,6 +61,26 @@ def _second_model(manager: ModelManager, first: str) -> str:
     tuned = [o.name for o in options if "funccall" in o.name and o.state == "ready"]
     ready = [o.name for o in options if o.state == "ready"]
     return (tuned or ready or [o.name for o in options] or [first])[0]
+
+
+def model_status(manager: ModelManager, name: str) -> str:
+    """The line under the model menu: which model answers in this chat and whether it is in memory yet."""
+    label = render.escape_text(manager.label(name))
+    state = "is loaded" if manager.is_loaded(name) else "loads on the first question (or is loading now)"
+    return f"🧠 **{label}** {state} and answers in this chat." + chat.model_note(manager, name)
+
+
+def list_ahead(items):
+    """(item, is_last) for each item of an iterator, reading one ahead."""
+    iterator = iter(items)
+    try:
+        current = next(iterator)
+    except StopIteration:
+        return
+    for following in iterator:
+        yield current, False
+        current = following
+    yield current, True
 
 
 def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | None = None):
@@ -53,20 +96,22 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
     with gr.Blocks(title=TITLE, fill_width=False) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         conv_state = gr.State(chat.Conversation(model=default_model))  # deep-copied for each browser session
-        pending_message = gr.State("")
 
         with gr.Tabs():
             # ------------------------------------------------------------------------------------------- Chat
             with gr.Tab("Chat", id="chat"):
                 with gr.Row(equal_height=True):
-                    mode = gr.Radio(mode_choices, value=first_mode, label="Mode", scale=3, elem_id="mode")
+                    mode = gr.Radio(mode_choices, value=first_mode, label="Mode", scale=3, min_width=320,
+                                    elem_id="mode")
                     model = gr.Dropdown(_model_choices(manager), value=default_model, label="Model", scale=2,
-                                        elem_id="model")
-                model_status = gr.Markdown("", elem_classes=["status-line"], elem_id="model-status")
+                                        min_width=280, elem_id="model")
+                model_line = gr.Markdown(model_status(manager, default_model), elem_classes=["status-line"],
+                                         elem_id="model-status")
                 chatbot = gr.Chatbot(label="Conversation", height="64vh", min_height=420, elem_id="chatbot",
                                      allow_tags=False, sanitize_html=True, buttons=["copy", "copy_all"],
                                      feedback_options=None,
                                      placeholder="Ask about the weather, look something up, or just chat.")
+                busy = gr.Markdown("", elem_classes=["status-line"], elem_id="busy")
                 with gr.Row():
                     textbox = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=6,
                                          autofocus=True, elem_id="message", max_lines=6, submit_btn=False)
@@ -78,22 +123,29 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
 
             # ---------------------------------------------------------------------------------------- Compare
             with gr.Tab("Compare", id="compare"):
-                gr.Markdown("One prompt, two models side by side: the left runs first, then the right.")
+                gr.Markdown("One prompt, two models side by side. They take turns step by step, so both stream at "
+                            "once; the line above each side says whether its model called a tool and answered, and "
+                            "the time of its own steps.")
+                cmp_mode = gr.Radio(mode_choices, value=first_mode, label="Mode", elem_id="cmp-mode")
                 with gr.Row(equal_height=True):
-                    cmp_mode = gr.Radio(mode_choices, value=first_mode, label="Mode", scale=2, elem_id="cmp-mode")
-                    cmp_left = gr.Dropdown(_model_choices(manager), value=default_model, label="Left model",
-                                           elem_id="cmp-left")
-                    cmp_right = gr.Dropdown(_model_choices(manager), value=_second_model(manager, default_model),
-                                            label="Right model", elem_id="cmp-right")
+                    cmp_left = gr.Dropdown(_model_choices(manager, False), value=default_model, label="Left model",
+                                           min_width=300, elem_id="cmp-left")
+                    cmp_right = gr.Dropdown(_model_choices(manager, False), value=_second_model(manager, default_model),
+                                            label="Right model", min_width=300, elem_id="cmp-right")
                 with gr.Row():
                     cmp_prompt = gr.Textbox(value=examples[first_mode][0], show_label=False, scale=6,
-                                            elem_id="cmp-prompt")
-                    cmp_run = gr.Button("Compare", variant="primary", scale=1, elem_id="cmp-run")
+                                            min_width=200, elem_id="cmp-prompt")
+                    cmp_run = gr.Button("Compare", variant="primary", scale=1, min_width=100, elem_id="cmp-run")
+                cmp_summary = gr.Markdown("", elem_classes=["status-line"], elem_id="cmp-summary")
                 with gr.Row():
-                    cmp_left_chat = gr.Chatbot(label="Left", height=460, allow_tags=False, sanitize_html=True,
-                                               feedback_options=None, elem_id="cmp-left-chat")
-                    cmp_right_chat = gr.Chatbot(label="Right", height=460, allow_tags=False, sanitize_html=True,
-                                                feedback_options=None, elem_id="cmp-right-chat")
+                    with gr.Column(min_width=320):
+                        cmp_left_verdict = gr.Markdown("", elem_classes=["verdict"], elem_id="cmp-left-verdict")
+                        cmp_left_chat = gr.Chatbot(label="Left", height=460, allow_tags=False, sanitize_html=True,
+                                                   feedback_options=None, elem_id="cmp-left-chat")
+                    with gr.Column(min_width=320):
+                        cmp_right_verdict = gr.Markdown("", elem_classes=["verdict"], elem_id="cmp-right-verdict")
+                        cmp_right_chat = gr.Chatbot(label="Right", height=460, allow_tags=False, sanitize_html=True,
+                                                    feedback_options=None, elem_id="cmp-right-chat")
 
         with gr.Accordion("Settings", open=False, elem_id="settings"):
             with gr.Row():
@@ -104,18 +156,28 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
         settings_inputs = [temperature, max_tokens, max_calls, icl]
 
         # ----------------------------------------------------------------------------------------- handlers
-        def take_message(text):
-            return "", text
+        def menu(value: str | None = None):
+            if value is None:  # a compare menu
+                return gr.Dropdown(choices=_model_choices(manager, mark_loaded=False))
+            return gr.Dropdown(choices=_model_choices(manager), value=value)
 
-        def respond(message, conv, mode_name, temp, tokens, calls, use_icl):
+        def take_message(text, conv):
+            """Queue a typed message at once (also mid-answer); an empty one changes nothing."""
+            if not chat.queue_message(conv, text):
+                return gr.skip(), gr.skip(), gr.skip()
+            return "", conv.view(), conv.busy_line()
+
+        def respond(conv, mode_name, temp, tokens, calls, use_icl, progress=gr.Progress(track_tqdm=True)):
             settings = chat.agent_settings(temp, tokens, calls, use_icl)
-            yield list(conv.display), conv
-            for state in chat.run_turn(manager, tools, conv, message, mode_name, settings):
-                yield list(state.display), state
+            for state in chat.answer_inbox(manager, tools, conv, mode_name, settings):
+                yield state.view(), state, state.busy_line(), gr.skip(), gr.skip()
+            yield conv.view(), conv, conv.busy_line(), model_status(manager, conv.model), menu(conv.model)
 
-        def change_model(name, conv):
-            for state, status in chat.switch_model(manager, conv, name):
-                yield state, status, gr.Dropdown(value=state.model)
+        def change_model(name, conv, progress=gr.Progress(track_tqdm=True)):
+            progress(None, desc=f"Loading {manager.label(name)}")
+            steps = list_ahead(chat.switch_model(manager, conv, name))
+            for (state, status), last in steps:  # the last status comes with the menu that marks the model loaded
+                yield state, status, menu(state.model) if last else gr.skip(), state.view()
 
         def change_mode(mode_name):
             return gr.Dataset(samples=[[e] for e in examples[mode_name]])
@@ -124,42 +186,49 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
             return sample[0] if sample else ""
 
         def clear_chat(conv):
-            return conv.cleared(), [], ""
+            conv.reset()
+            return conv, [], "", model_status(manager, conv.model)
 
-        def compare(message, mode_name, left, right, temp, tokens, calls, use_icl):
+        def stop_answer(conv, text):
+            queued = conv.stop()
+            box = "\n\n".join(part for part in ((text or "").strip(), queued) if part)
+            return conv, conv.view(), "", box
+
+        def compare(message, mode_name, left, right, temp, tokens, calls, use_icl,
+                    progress=gr.Progress(track_tqdm=True)):
             settings = chat.agent_settings(temp, tokens, calls, use_icl)
-            for left_display, right_display in chat.compare_turn(manager, tools, message, mode_name, left, right,
-                                                                 settings):
-                yield list(left_display), list(right_display)
+            for view in compare_turn(manager, tools, message, mode_name, left, right, settings):
+                yield view.left, view.right, view.left_verdict, view.right_verdict, view.summary
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
-        def refresh_models():
-            choices = _model_choices(manager)
-            return gr.Dropdown(choices=choices), gr.Dropdown(choices=choices), gr.Dropdown(choices=choices)
+        def refresh_models(conv):
+            return menu(conv.model), menu(), menu(), model_status(manager, conv.model)
 
-        turn_inputs = [pending_message, conv_state, mode, *settings_inputs]
         submit_events = []
         for trigger in (textbox.submit, send.click):
-            event = trigger(take_message, [textbox], [textbox, pending_message], queue=False,
+            event = trigger(take_message, [textbox, conv_state], [textbox, chatbot, busy], queue=False,
                             api_visibility="private").then(
-                respond, turn_inputs, [chatbot, conv_state], concurrency_limit=config.concurrency,
-                concurrency_id="turns", api_visibility="private")
+                respond, [conv_state, mode, *settings_inputs], [chatbot, conv_state, busy, model_line, model],
+                concurrency_limit=config.concurrency, concurrency_id="turns", show_progress_on=[chatbot],
+                trigger_mode="multiple", api_visibility="private")
             submit_events.append(event)
-        stop.click(None, cancels=submit_events, api_visibility="private")
-        model.input(change_model, [model, conv_state], [conv_state, model_status, model],
-                    concurrency_limit=config.concurrency, concurrency_id="loads", api_visibility="private")
+        stop.click(stop_answer, [conv_state, textbox], [conv_state, chatbot, busy, textbox], cancels=submit_events,
+                   queue=False, api_visibility="private")
+        model.input(change_model, [model, conv_state], [conv_state, model_line, model, chatbot],
+                    concurrency_limit=config.concurrency, concurrency_id="loads", show_progress_on=[model_line],
+                    api_visibility="private")
         mode.change(change_mode, [mode], [example_set], queue=False, api_visibility="private")
         example_set.click(pick_example, [example_set], [textbox], queue=False, api_visibility="private")
-        new_chat.click(clear_chat, [conv_state], [conv_state, chatbot, model_status], queue=False,
-                       api_visibility="private")
-        chatbot.clear(clear_chat, [conv_state], [conv_state, chatbot, model_status], queue=False,
-                      api_visibility="private")
-        cmp_run.click(compare, [cmp_prompt, cmp_mode, cmp_left, cmp_right, *settings_inputs],
-                      [cmp_left_chat, cmp_right_chat], concurrency_limit=config.concurrency, concurrency_id="turns",
-                      api_visibility="private")
-        cmp_prompt.submit(compare, [cmp_prompt, cmp_mode, cmp_left, cmp_right, *settings_inputs],
-                          [cmp_left_chat, cmp_right_chat], concurrency_limit=config.concurrency,
-                          concurrency_id="turns", api_visibility="private")
-        demo.load(refresh_models, None, [model, cmp_left, cmp_right], queue=False, api_visibility="private")
+        for clear_trigger in (new_chat.click, chatbot.clear):
+            clear_trigger(clear_chat, [conv_state], [conv_state, chatbot, busy, model_line], cancels=submit_events,
+                          queue=False, api_visibility="private")
+        compare_inputs = [cmp_prompt, cmp_mode, cmp_left, cmp_right, *settings_inputs]
+        compare_outputs = [cmp_left_chat, cmp_right_chat, cmp_left_verdict, cmp_right_verdict, cmp_summary]
+        for trigger in (cmp_run.click, cmp_prompt.submit):
+            trigger(compare, compare_inputs, compare_outputs, concurrency_limit=config.concurrency,
+                    concurrency_id="turns", api_visibility="private")
+        demo.load(refresh_models, [conv_state], [model, cmp_left, cmp_right, model_line], queue=False,
+                  api_visibility="private")
 
         def api_chat(message: str, mode: str = "all", model: str = "") -> str:
             """One question, one answer (no history). mode: weather, wiki, chat or all; model: a catalogue name
@@ -176,4 +245,4 @@ def launch(demo, config: AppConfig | None = None, **kwargs):
 
     config = config or AppConfig()
     demo.queue(default_concurrency_limit=config.concurrency)
-    return demo.launch(theme=gr.themes.Soft(), css=CSS, **kwargs)
+    return demo.launch(theme=gr.themes.Soft(), css=CSS, head=HEAD, **kwargs)

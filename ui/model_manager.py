@@ -52,12 +52,14 @@ class ModelSource(Protocol):
 
 
 class CatalogueSource:
-    """The models of `models/catalogue.toml`, loaded in-process with llama.cpp."""
+    """The models of `models/catalogue.toml`, each in its own worker process (`isolate`, the app's default) or
+    in this one. In a worker, a llama.cpp crash ends the turn with an error and the model loads again next time."""
 
-    def __init__(self, catalogue=None):
+    def __init__(self, catalogue=None, isolate: bool = True):
         from models.catalogue import load_catalogue
 
         self.catalogue = catalogue or load_catalogue()
+        self.isolate = isolate
 
     def default_name(self) -> str:
         from models.catalogue import default_model_name
@@ -83,13 +85,13 @@ class CatalogueSource:
     def load(self, name: str) -> LLM:
         from agent.backends.base import BackendError
         from models.gguf import ModelFileError
-        from models.loader import load_llm
+        from models.loader import load_llm, start_worker
 
         entry = self.catalogue.get(name)
         if entry is None:
             raise ModelLoadError(f"Unknown model {name!r}.")
         try:
-            return load_llm(name, self.catalogue)
+            return (start_worker if self.isolate else load_llm)(name, self.catalogue)
         except ModelFileError as exc:
             # Only a missing adapter file is one to build; one that exists but does not fit needs another fix.
             missing_adapter = entry.is_adapter and str(exc).endswith("file not found") and \
@@ -131,11 +133,13 @@ class ModelManager:
 
     def is_loaded(self, name: str) -> bool:
         with self._guard:
-            return name in self._loaded
+            return name in self._loaded and getattr(self._loaded[name], "alive", True)
 
     def get(self, name: str) -> LLM:
         """The loaded model `name`, loading it first if needed (and evicting the least recently used)."""
         with self._guard:
+            if name in self._loaded and not getattr(self._loaded[name], "alive", True):
+                del self._loaded[name]  # its worker process died (and said so): load it again
             if name in self._loaded:
                 self._loaded.move_to_end(name)
                 return self._loaded[name]

@@ -120,16 +120,33 @@ def tool_pending_message(event: ToolCallStarted, turn_id: str) -> dict[str, Any]
 
 
 def tool_done_message(event: ToolCallFinished, turn_id: str) -> dict[str, Any]:
-    """The same message once the tool returned: status done, its duration, the result inside."""
-    metadata = {
-        "title": tool_call_title(event.call),
-        "status": "done",
-        "duration": round(event.duration_s, 3),
-        "id": f"{turn_id}-tool-{event.index}",
-    }
+    """The same message once the tool returned: status done, its duration, the result inside. A failed or refused
+    call says so in its title (❌ and one line of why), so the error is visible without opening it."""
+    title = tool_call_title(event.call)
+    if not event.ok:  # bold and italics in a title only ever mean this: the app's CSS paints them red
+        what = "failed" if event.duration_s > 0 else "not run"  # the agent refuses a call without running it
+        title += f" · ❌ **{what}**: _" + _markdown_literal(error_line(event.result)) + "_"
+    metadata = {"title": title, "status": "done", "duration": round(event.duration_s, 3),
+                "id": f"{turn_id}-tool-{event.index}"}
     if not event.ok:
         metadata["log"] = "error"
     return {"role": "assistant", "content": format_result(event.result), "metadata": metadata}
+
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_~\[\]<>#|!])")
+
+
+def _markdown_literal(text: str) -> str:
+    """Text from outside as literal Markdown: every character that could format or mark up is backslash-escaped
+    (`<` and `>` too, so no HTML)."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def error_line(result: Any, limit: int = 140) -> str:
+    """One line of why a tool call failed, from its `{"error": ...}` result."""
+    reason = result.get("error") if isinstance(result, dict) else None
+    text = " ".join(str(reason or "failed").split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def notice_message(event: Notice) -> dict[str, Any]:
@@ -141,33 +158,85 @@ def error_message(event: AgentError | str) -> dict[str, Any]:
     return {"role": "assistant", "content": "⚠️ " + escape_text(text)}
 
 
-def stats_line(stats: TurnStats) -> str:
-    """One muted line of per-turn numbers, shown under the answer."""
-    ttft = "–" if stats.time_to_first_token_s is None else f"{stats.time_to_first_token_s:.2f} s"
-    calls = f"{stats.llm_calls} LLM call{'s' if stats.llm_calls != 1 else ''}"
-    tools = f" · {stats.tool_calls} tool call{'s' if stats.tool_calls != 1 else ''}" if stats.tool_calls else ""
-    return (f"{calls}{tools} · prompt {stats.prompt_tokens} tok ({stats.evaluated_tokens} evaluated, "
-            f"{stats.cached_tokens} reused from cache) · {stats.completion_tokens} generated · "
-            f"first token {ttft} · total {stats.total_s:.2f} s")
+def no_live_data_message() -> dict[str, Any]:
+    return {"role": "assistant", "content": "🚫 **No live data**: the model answered without a successful tool call, "
+                                            "so any weather or facts above are its own guesses."}
 
 
-def stats_message(stats: TurnStats, model_label: str = "") -> dict[str, Any]:
+def truncated_message(max_tokens: int) -> dict[str, Any]:
+    return {"role": "assistant", "content": f"✂️ **Cut off** at the limit of {max_tokens} new tokens per LLM call "
+                                            "(Settings → Max new tokens)."}
+
+
+def switch_message(label: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": f"🔀 **Switched to {escape_text(label)}.** It starts a fresh context: "
+                                            "the messages above stay here but are not sent to it."}
+
+
+def queued_message(text: str) -> dict[str, Any]:
+    """A message typed while an answer streams: shown at once, answered after the current turn."""
+    return {"role": "user", "content": inert_markdown(text) + "\n\n_⏳ queued: answered after the current reply_"}
+
+
+def percent(probability: float) -> str:
+    value = 100 * probability
+    return "<1%" if 0 < value < 1 else (">99%" if 99 < value < 100 else f"{value:.0f}%")
+
+
+def tool_counts(stats: TurnStats) -> str:
+    """The tool calls shown in the chat (run + refused), with the failed and refused ones apart: "3 tool calls (1
+    failed, 1 refused)". Empty when there were none."""
+    shown = stats.tool_calls + stats.tool_calls_refused
+    if not shown:
+        return ""
+    apart = [f"{n} {what}" for n, what in ((stats.tool_calls_failed, "failed"), (stats.tool_calls_refused, "refused"))
+             if n]
+    return f"{shown} tool call{'s' if shown != 1 else ''}" + (f" ({', '.join(apart)})" if apart else "")
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f} s"
+
+
+def stats_line(stats: TurnStats, model_label: str = "", first_visible_s: float | None = None,
+               call_probability: float | None = None) -> str:
+    """One muted line of per-turn numbers, shown under the answer: which model wrote it and what it cost."""
+    first = stats.time_to_first_token_s if first_visible_s is None else first_visible_s
+    parts = [escape_text(model_label)] if model_label else []
+    parts.append(f"{stats.llm_calls} LLM call{'s' if stats.llm_calls != 1 else ''}")
+    if tool_counts(stats):
+        parts.append(tool_counts(stats))
+    if call_probability is not None:
+        parts.append(f"calls a tool: {percent(call_probability)}")
+    parts += [f"prompt {stats.prompt_tokens} tok ({stats.evaluated_tokens} evaluated, {stats.cached_tokens} reused "
+              f"from cache)", f"{stats.completion_tokens} generated", f"first token {_seconds(first)}",
+              f"total {stats.total_s:.2f} s"]
+    return " · ".join(parts)
+
+
+def stats_message(stats: TurnStats, model_label: str = "", first_visible_s: float | None = None,
+                  call_probability: float | None = None) -> dict[str, Any]:
     """A small collapsed block under the answer: the numbers in the title, the breakdown inside."""
     rows = [
         ("model", escape_text(model_label) or "–"),
         ("LLM calls", stats.llm_calls),
-        ("tool calls", stats.tool_calls),
+        ("tool calls run", stats.tool_calls),
+        ("… failed (the tool returned an error)", stats.tool_calls_failed),
+        ("tool calls refused (not run)", stats.tool_calls_refused),
+        ("P(opens with a tool call), first token", "–" if call_probability is None else percent(call_probability)),
         ("prompt tokens", stats.prompt_tokens),
         ("… evaluated", stats.evaluated_tokens),
         ("… reused from cache", stats.cached_tokens),
         ("generated tokens", stats.completion_tokens),
-        ("time to first token", "–" if stats.time_to_first_token_s is None else f"{stats.time_to_first_token_s:.2f} s"),
+        ("time to first visible token", _seconds(stats.time_to_first_token_s if first_visible_s is None
+                                                  else first_visible_s)),
         ("prompt eval", f"{stats.prompt_eval_s:.2f} s"),
         ("decode", f"{stats.decode_s:.2f} s"),
         ("total", f"{stats.total_s:.2f} s"),
     ]
-    table = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
-    return {"role": "assistant", "content": table, "metadata": {"title": "📊 " + stats_line(stats), "status": "done"}}
+    table = "| measure | this turn |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    title = "📊 " + stats_line(stats, model_label, first_visible_s, call_probability)
+    return {"role": "assistant", "content": table, "metadata": {"title": title, "status": "done"}}
 
 
 def message_text(message: dict[str, Any]) -> str:

@@ -25,6 +25,13 @@ class GenerationParams:
     top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass."})
     seed: int | None = field(default=None, metadata={"help": "Sampling seed, for reproducible runs."})
     stop: tuple[str, ...] = field(default=DEFAULT_STOPS, metadata={"help": "Extra stop strings."})
+    # Decoding controls of the call decision (see agent/grammar.py and the llama.cpp backend).
+    call_threshold: float | None = field(default=None, metadata={
+        "help": "Tool eagerness: a reply may open a tool call only if the model's probability of opening one at the "
+                "first generated token is at least this (0-1). None: the model decides freely; above 1: never."})
+    call_grammar: str | None = field(default=None, metadata={
+        "help": "GBNF grammar: once a reply opens as a call, it is generated under it (only valid calls)."})
+    repetition_guard: bool = field(default=True, metadata={"help": "Stop a reply that starts repeating itself."})
 
 
 @dataclass
@@ -38,6 +45,9 @@ class Usage:
     duration_s: float = 0.0
     prompt_eval_s: float = 0.0  # llama.cpp's own prefill time, when the backend knows it
     decode_s: float = 0.0
+    call_probability: float | None = None  # P(the reply opens a tool call) at the first generated token, if read
+    finish_reason: str | None = None  # "stop", "length" (cut at max_tokens), "repetition" (stopped by the guard)
+    token_counts_known: bool = True  # False: the server reported no usage, so the counts above are unknown, not 0
 
     @property
     def evaluated_tokens(self) -> int:
@@ -53,6 +63,9 @@ class Usage:
             "duration_s": round(self.duration_s, 4),
             "prompt_eval_s": round(self.prompt_eval_s, 4),
             "decode_s": round(self.decode_s, 4),
+            "call_probability": None if self.call_probability is None else round(self.call_probability, 4),
+            "finish_reason": self.finish_reason,
+            "token_counts_known": self.token_counts_known,
         }
 
 

@@ -14,6 +14,7 @@ when the next prompt is about to overwrite a conversation worth keeping.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import re
 import threading
@@ -26,7 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from agent.backends import llama_thread
 from agent.backends.base import BackendError, GenerationParams, Usage
+from agent.backends.llama_loader import open_llama
+from agent.backends.turns import TurnGate
 from agent.messages import ChatTemplate, Message, is_llama3_template, render_llama3
 from models.gguf import check_lora_file, check_model_file
 
@@ -50,16 +54,14 @@ class LlamaCppLLM:
         info = check_model_file(model_path)
         if lora_path is not None:
             check_lora_file(lora_path, info)
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise BackendError("llama-cpp-python is not installed: pip install -r requirements.txt") from exc
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise BackendError("llama-cpp-python is not installed: pip install -r requirements.txt")
         self.name = name or Path(model_path).stem
         self.model_path = Path(model_path)
         self.lora_path = Path(lora_path) if lora_path else None
         try:
-            self.llama = Llama(
-                model_path=str(model_path),
+            self.llama = llama_thread.run(  # the one loader (safe on AMX CPUs), on the one llama.cpp thread
+                open_llama, model_path,
                 lora_path=str(lora_path) if lora_path else None,
                 n_ctx=n_ctx,
                 n_threads=n_threads or max(os.cpu_count() or 1, 1),
@@ -85,7 +87,8 @@ class LlamaCppLLM:
                 eos_token=vocab.detokenize([vocab.token_eos()], special=True).decode("utf-8", "replace"),
             )
         self._special_text = special_token_pattern(self.llama)
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # one LLM call at a time
+        self.turn_gate = TurnGate()  # one agent turn at a time, in arrival order (agent/backends/turns.py)
 
     @property
     def context_length(self) -> int:
@@ -120,42 +123,63 @@ class LlamaCppLLM:
 
     def stream(self, messages: Sequence[Message], params: GenerationParams,
                logits_processor: Any = None) -> Iterator[str | Usage]:
-        """Stream a reply. `logits_processor` (a llama_cpp.LogitsProcessorList) is handed to llama.cpp's sampler."""
+        """`_stream`, computed on the process's one llama.cpp thread (agent/backends/llama_thread.py)."""
+        return llama_thread.stream(lambda: self._stream(messages, params, logits_processor))
+
+    def _stream(self, messages: Sequence[Message], params: GenerationParams,
+                logits_processor: Any = None) -> Iterator[str | Usage]:
+        """Stream a reply under `params` (call threshold, call grammar, repetition guard: see decoding.py).
+
+        `logits_processor(input_ids, logits) -> logits`, if given, rewrites the logits before every token (slow: a
+        Python call over the whole vocabulary per token; for experiments only).
+        """
+        from agent.backends.decoding import Decoder, token_table
+
         tokens = self.tokenize(messages)
         if len(tokens) + 1 >= self.context_length:
             raise BackendError(f"prompt of {len(tokens)} tokens does not fit the context of {self.context_length}")
-        max_tokens = min(params.max_tokens, self.context_length - len(tokens))
+        max_tokens = min(params.max_tokens, self.context_length - len(tokens) - 1)
         with self.lock:
             start = time.perf_counter()
+            table = token_table(self.llama)
+            try:
+                grammar = table.grammar(params.call_grammar) if params.call_grammar else None
+            except ValueError as exc:
+                raise BackendError(str(exc)) from exc
             self._reset_counters()
             usage = Usage(prompt_tokens=len(tokens))
             self._bring_best_state(tokens)
-            first, pieces = None, 0
-            chunks = self.llama.create_completion(
-                tokens,
-                max_tokens=max_tokens,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                seed=params.seed,
-                stop=list(params.stop),
-                stream=True,
-                logits_processor=logits_processor,
-            )
-            for chunk in chunks:
-                choice = chunk["choices"][0]
-                text = choice["text"]
-                if choice["finish_reason"] is None:  # one chunk per generated token; the last one only ends it
-                    pieces += 1
-                if text:
-                    if first is None:
-                        first = time.perf_counter()
-                    yield text
+            cached = self._prefill(tokens)
+            decoder = Decoder(self.llama, table, params, max_tokens, grammar, _classify_opening(), logits_processor)
+            first = None
+            for text in decoder.run():
+                if first is None:
+                    first = time.perf_counter()
+                yield text
             usage.duration_s = time.perf_counter() - start
             usage.time_to_first_token_s = (first or time.perf_counter()) - start
             self._read_counters(usage)
-            # llama.cpp does not evaluate the last sampled token, so count what was streamed when that is more.
-            usage.completion_tokens = max(usage.completion_tokens, pieces)
+            usage.cached_tokens = cached  # llama.cpp counts the prompt's last token (evaluated alone) as decoding
+            # llama.cpp does not evaluate the last sampled token, so count what was generated when that is more.
+            usage.completion_tokens = max(usage.completion_tokens, decoder.generated)
+            usage.call_probability = decoder.call_probability
+            usage.finish_reason = decoder.finish_reason
         yield usage
+
+    def _prefill(self, tokens: Sequence[int]) -> int:
+        """Evaluate what the KV cache lacks of the prompt, at least its last token (its logits start the reply).
+
+        The last token is evaluated on its own: llama.cpp's logits for a token differ with the size of the batch it
+        was in (measured: P(call) 0.27 after a 15-token batch, 0.33 alone, same prompt), and the call decision must
+        not depend on what happened to be cached. Costs one more decode call than a single batch.
+        """
+        live = self.llama.input_ids[: self.llama.n_tokens]
+        shared = min(common_prefix_length(live, np.asarray(tokens, dtype=np.intc)), len(tokens) - 1)
+        self.llama.n_tokens = shared
+        if shared < len(tokens) - 1:
+            self.llama.eval(tokens[shared:-1])
+        self.llama.eval(tokens[-1:])
+        return shared
 
     # llama.cpp's own counters: how many prompt tokens it really evaluated, and how long prefill and decode took.
     def _reset_counters(self) -> None:
@@ -175,12 +199,18 @@ class LlamaCppLLM:
     # The KV cache: llama.cpp holds one conversation at a time; other conversations wait in `kv_states`.
     def clear_cache(self) -> None:
         """Forget the live KV cache and every saved state: the next call prefills its whole prompt."""
+        llama_thread.run(self._clear_cache)
+
+    def _clear_cache(self) -> None:
         with self.lock:
             self.llama.reset()
             if self.kv_states is not None:
                 self.kv_states.clear()
 
     def prewarm(self, prompts: Sequence[Sequence[Message]]) -> tuple[int, float]:
+        return llama_thread.run(self._prewarm, prompts)
+
+    def _prewarm(self, prompts: Sequence[Sequence[Message]]) -> tuple[int, float]:
         """Prefill prompts many conversations start with (each mode's system prompt) and keep their KV states.
 
         Meant for start-up, before the first user: otherwise the first user of each mode waits for its system prompt
@@ -190,6 +220,9 @@ class LlamaCppLLM:
 
         evaluated, start = 0, time.perf_counter()
         with self.lock:
+            from agent.backends.decoding import token_table
+
+            token_table(self.llama)  # the decoder's per-token facts (~0.4 s), read now rather than on the first reply
             for messages in prompts:
                 tokens = self.tokenize(messages, add_generation_prompt=False)
                 self._bring_best_state(tokens)
@@ -252,6 +285,12 @@ class LlamaCppLLM:
         self.llama._requires_eval = True  # the restored KV has no logits: llama-cpp-python re-evaluates a token
         self.kv_stats.restores += 1
         self.kv_stats.restore_s += time.perf_counter() - start
+
+
+def _classify_opening():
+    from agent.loop import classify_opening  # how the loop reads a reply's opening: prose must never read as a call
+
+    return classify_opening
 
 
 def special_token_pattern(llama: Any) -> re.Pattern | None:

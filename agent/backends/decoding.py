@@ -1,0 +1,399 @@
+"""The llama.cpp backend's token loop: the call decision, grammar-constrained calls, stop strings, a repetition guard.
+
+`Decoder.run()` starts where the prompt has just been evaluated and streams the reply's text. It uses
+llama-cpp-python's low-level API (one native sampler chain; logits read and masked in llama.cpp's own buffer) instead
+of `Llama.create_completion`, for three reasons:
+
+- **The call decision.** After prefill, `p` = the model's probability (softmax at temperature 1) that the first token
+  opens a call: the summed probability of every token whose text, stripped of leading whitespace, starts with `[`
+  (Meta's pythonic list), plus `<|python_tag|>` where the vocabulary has it. Code fences, JSON objects and bare
+  `f(x=1)` calls are not counted (the grammar only writes the list form). With `call_threshold=t`: `p >= t` makes the
+  reply a call (the first token restricted to call openings the grammar allows), `p < t` makes it prose (call openings
+  are banned while the reply is still blank, and while its opening is undecided, any token that would make it read as
+  a call to `agent.loop.classify_opening` is banned too: no fence, JSON or bare call slips through); `t > 1` never
+  calls. Without a threshold the model decides freely, as before (its own first token, sampled; under a grammar, a
+  reply that opens with a call opening continues under it). `p` is read and reported in every case (one softmax per
+  reply, ~0.1 ms), so an evaluation can sweep thresholds from one run.
+- **Cheap constrained calls.** The grammar is only switched on once the reply opens as a call; prose never touches it.
+  Inside a call, a token is sampled without the grammar and checked against it (one candidate); only when the grammar
+  rejects it are the 256 most likely tokens filtered (and the whole vocabulary only if none of those fits), the way
+  llama.cpp's own `common_sampler` does. The call ends as soon as the grammar is complete (no extra token for EOS).
+  Near max_tokens, or when the call loops, the first closing token the grammar allows is taken (`"`, `)`, `]`), so a
+  call under a grammar ends well-formed instead of being cut.
+- **No wasted tokens.** A reply whose last tokens repeat the same span (32+ tokens of one loop, at least 3 repeats,
+  2 for spans of 20+ tokens) stops with finish_reason "repetition" instead of running to max_tokens.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import math
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from agent.backends.base import GenerationParams
+
+try:
+    import llama_cpp
+except ImportError:  # the pure helpers (RepetitionGuard, TextStream) still work without it
+    llama_cpp = None
+
+PYTHON_TAG = "<|python_tag|>"
+FALLBACK_CANDIDATES = 256  # grammar-filtered when the sampled token does not fit the call
+CLOSING_MARGIN = 16  # inside a call, this close to max_tokens: close strings, calls and the list as soon as allowed
+_CLOSING_CHARS = frozenset("\"')]}")
+_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+_MAX_BANS = 32  # prose guard: resamples per position before giving up on a reply that insists on a call
+
+
+class TokenTable:
+    """What the decoder needs to know about each token of a vocabulary, read once per model (~0.4 s)."""
+
+    def __init__(self, llama: Any):
+        vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self.vocab = vocab
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+        buffer = ctypes.create_string_buffer(256)
+        pieces, openings, eog, control, closers = [], [], [], [], []
+        for token in range(self.n_vocab):
+            n = llama_cpp.llama_token_to_piece(vocab, token, buffer, 256, 0, True)
+            special_text = buffer.raw[:max(n, 0)]
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                eog.append(token)
+            is_control = llama_cpp.llama_vocab_is_control(vocab, token)
+            if is_control and not llama_cpp.llama_vocab_is_eog(vocab, token):
+                control.append(token)
+            text = special_text.decode("utf-8", "ignore")
+            if text.lstrip().startswith("[") or text == PYTHON_TAG:
+                openings.append(token)
+            if not is_control and text.strip() and set(text.strip()) <= _CLOSING_CHARS:
+                closers.append(token)
+            pieces.append(b"" if is_control else special_text)
+        self.pieces: list[bytes] = pieces
+        self.openings = np.asarray(openings, dtype=np.int32)
+        self.opening_set = frozenset(openings)
+        self.eog = frozenset(eog)
+        self.eog_token = eog[0] if eog else llama_cpp.llama_vocab_eos(vocab)
+        self.control = frozenset(control)
+        self.control_ids = np.asarray(control, dtype=np.int32)
+        self.closers = np.asarray(closers, dtype=np.int32)  # `"`, `)`, `")]`...: what ends a string, call or list
+        self._grammars: OrderedDict[str, GrammarMatcher] = OrderedDict()
+
+    def grammar(self, text: str) -> GrammarMatcher:
+        """The compiled grammar for this GBNF text, cached by text (one per tool set; the 16 most recent)."""
+        matcher = self._grammars.get(text)
+        if matcher is None:
+            matcher = self._grammars[text] = GrammarMatcher(self, text)
+            while len(self._grammars) > 16:
+                self._grammars.popitem(last=False)
+        self._grammars.move_to_end(text)
+        return matcher
+
+
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def token_table(llama: Any) -> TokenTable:
+    """The `TokenTable` of a loaded `llama_cpp.Llama`, built on first use (callers hold the model's lock)."""
+    table = _TABLES.get(llama)
+    if table is None:
+        table = _TABLES[llama] = TokenTable(llama)
+    return table
+
+
+def call_probability(logits: np.ndarray, openings: np.ndarray) -> float:
+    """P(first token opens a call): the softmax mass of the opening tokens, at temperature 1."""
+    top = float(np.max(logits))
+    weights = np.exp(logits.astype(np.float64) - top)
+    total = float(weights.sum())
+    return float(weights[openings].sum() / total) if total > 0 and len(openings) else 0.0
+
+
+class GrammarMatcher:
+    """A llama.cpp grammar sampler used as a matcher: which tokens may come next, and feeding it the chosen ones."""
+
+    def __init__(self, table: TokenTable, text: str):
+        self.table = table
+        self.text = text
+        self.sampler = llama_cpp.llama_sampler_init_grammar(table.vocab, text.encode("utf-8"), b"root")
+        if not self.sampler:
+            raise ValueError("llama.cpp could not parse the call grammar (see its log for the rule)")
+        self._one = (llama_cpp.llama_token_data * 1)()
+        self._one_array = llama_cpp.llama_token_data_array(
+            ctypes.cast(self._one, llama_cpp.llama_token_data_p), 1, -1, False)
+        self.reset()
+        self.first_tokens = self.allowed(table.openings)  # call openings the grammar accepts as a first token
+
+    def __del__(self):
+        if getattr(self, "sampler", None):
+            llama_cpp.llama_sampler_free(self.sampler)
+            self.sampler = None
+
+    def reset(self) -> None:
+        llama_cpp.llama_sampler_reset(self.sampler)
+
+    def accepts(self, token: int) -> bool:
+        """May `token` come next? (One candidate through the grammar: microseconds.)"""
+        if token in self.table.control:
+            return False
+        self._one[0].id, self._one[0].logit = token, 0.0
+        self._one_array.size, self._one_array.selected, self._one_array.sorted = 1, -1, False
+        llama_cpp.llama_sampler_apply(self.sampler, ctypes.byref(self._one_array))
+        return self._one[0].logit != -math.inf
+
+    def allowed(self, ids: np.ndarray) -> np.ndarray:
+        """The subset of `ids` the grammar allows next (control tokens never)."""
+        if len(ids) == 0:
+            return ids
+        data = np.zeros(len(ids), dtype=_TOKEN_DATA)
+        data["id"] = ids
+        array = llama_cpp.llama_token_data_array(
+            data.ctypes.data_as(llama_cpp.llama_token_data_p), len(ids), -1, False)
+        llama_cpp.llama_sampler_apply(self.sampler, ctypes.byref(array))
+        keep = np.isfinite(data["logit"])
+        if self.table.control:
+            keep &= ~np.isin(data["id"], self.table.control_ids)
+        return data["id"][keep].astype(np.int32)
+
+    def accept(self, token: int) -> None:
+        llama_cpp.llama_sampler_accept(self.sampler, token)
+
+    def complete(self) -> bool:
+        """Has the grammar reached its end (end-of-generation may follow)?"""
+        return self.accepts(self.table.eog_token)
+
+
+class RepetitionGuard:
+    """Notices when the last tokens are one span repeated: ABCABCABC... (exact repeats of any period up to 64)."""
+
+    def __init__(self, min_span: int = 32, max_period: int = 64, long_period: int = 20):
+        self.min_span, self.max_period, self.long_period = min_span, max_period, long_period
+        self.tokens: list[int] = []
+        self.positions: dict[int, list[int]] = {}
+
+    def push(self, token: int) -> bool:
+        """Add a token; True if the reply now ends in a loop."""
+        tokens, n = self.tokens, len(self.tokens)
+        tokens.append(token)
+        seen = self.positions.setdefault(token, [])
+        looping = False
+        for previous in reversed(seen):
+            period = n - previous
+            if period > self.max_period:
+                break
+            repeats = max(2 if period >= self.long_period else 3, -(-self.min_span // period))
+            span = repeats * period
+            if span <= n + 1 and tokens[-span:] == tokens[-period:] * repeats:
+                looping = True
+                break
+        seen.append(n)
+        return looping
+
+
+class TextStream:
+    """Token bytes in, text out: UTF-8 split across tokens is joined; text that may begin a stop string is held."""
+
+    def __init__(self, stops: Sequence[str]):
+        self.stops = [s for s in stops if s]
+        self._starts = frozenset(s[0] for s in self.stops)  # text without these cannot begin a stop string
+        self._longest = max((len(s) for s in self.stops), default=0)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.pending = ""
+        self.text = ""  # everything decoded so far, stop string excluded
+        self.stopped = False
+
+    def push(self, data: bytes) -> str:
+        self.pending += self._decoder.decode(data)
+        for stop in self.stops:
+            at = self.pending.find(stop)
+            if at >= 0:
+                self.pending, self.stopped = self.pending[:at], True
+        if self.stopped:
+            return self.flush()
+        hold = 0
+        tail = self.pending[-self._longest:] if self._longest else ""
+        for stop in self.stops if not self._starts.isdisjoint(tail) else ():
+            for k in range(min(len(stop) - 1, len(self.pending)), hold, -1):
+                if self.pending.endswith(stop[:k]):
+                    hold = k
+                    break
+        out = self.pending[:len(self.pending) - hold]
+        self.pending = self.pending[len(out):]
+        self.text += out
+        return out
+
+    def flush(self) -> str:
+        out = self.pending + ("" if self.stopped else self._decoder.decode(b"", final=True))
+        self.pending = ""
+        self.text += out
+        return out
+
+
+class Decoder:
+    """One reply, from the logits of the evaluated prompt to its last token. Read the results after `run()`."""
+
+    def __init__(self, llama: Any, table: TokenTable, params: GenerationParams, max_tokens: int,
+                 grammar: GrammarMatcher | None, classify: Callable[[str], str],
+                 logits_processor: Any = None):
+        self.llama, self.table, self.params, self.max_tokens = llama, table, params, max_tokens
+        self.grammar, self.classify, self.logits_processor = grammar, classify, logits_processor
+        self.call_probability: float | None = None
+        self.finish_reason = "length"
+        self.generated = 0
+        self._opening_settled = False  # prose guard: the reply reads as prose for good, no more checks
+        self._logits_address, self._logits_view = None, None
+
+    def _logits(self) -> np.ndarray:
+        """The last position's logits: a writable view of llama.cpp's buffer, reused while it stays put (~0.25 ms)."""
+        pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
+        address = ctypes.cast(pointer, ctypes.c_void_p).value
+        if address != self._logits_address:
+            self._logits_view = np.ctypeslib.as_array(pointer, shape=(self.table.n_vocab,))
+            self._logits_address = address
+        return self._logits_view
+
+    def run(self) -> Iterator[str]:
+        params, table, grammar = self.params, self.table, self.grammar
+        chain = _sampler_chain(params)
+        try:
+            if grammar is not None:
+                grammar.reset()
+            self.call_probability = call_probability(self._logits(), table.openings)
+            threshold = params.call_threshold
+            decision = "free" if threshold is None else "call" if self.call_probability >= threshold else "prose"
+            if decision == "call" and grammar is not None and len(grammar.first_tokens) == 0:
+                decision = "prose"  # nothing in this vocabulary can open a call the grammar allows
+            yield from self._loop(chain, decision)
+        finally:
+            llama_cpp.llama_sampler_free(chain)
+
+    def _loop(self, chain: Any, decision: str) -> Iterator[str]:
+        table, grammar, ctx = self.table, self.grammar, self.llama.ctx
+        stream = TextStream(self.params.stop)
+        guard = RepetitionGuard() if self.params.repetition_guard else None
+        raw = b""  # every generated byte: is the reply still blank, is its opening still undecided?
+        in_call = closing = False
+        blank = True  # nothing but whitespace generated yet
+        for _ in range(self.max_tokens):
+            logits = self._logits()
+            if self.logits_processor is not None:
+                logits[:] = self.logits_processor(self.llama.input_ids[:self.llama.n_tokens], logits)
+            blank = blank and not raw.strip()
+            if blank and decision == "prose":
+                logits[table.openings] = -math.inf
+            elif blank and decision == "call" and not in_call:
+                _keep_only(logits, grammar.first_tokens if grammar is not None else table.openings)
+            if in_call:
+                closing = closing or self.max_tokens - self.generated <= min(CLOSING_MARGIN, self.max_tokens // 4)
+                token = self._sample_in_grammar(chain, logits, closing)
+                if token is None:
+                    self.finish_reason = "stop"  # the grammar allows nothing more: the call is as complete as it gets
+                    break
+            else:
+                token = llama_cpp.llama_sampler_sample(chain, ctx, -1)
+                if decision == "prose":
+                    token = self._refuse_call_openings(chain, logits, raw, token)
+                elif blank and token in table.opening_set and (decision == "call" or grammar is not None):
+                    in_call = grammar is not None
+                    if in_call and not grammar.accepts(token):
+                        _keep_only(logits, grammar.first_tokens)
+                        token = llama_cpp.llama_sampler_sample(chain, ctx, -1)
+            if token in table.eog:
+                self.finish_reason = "stop"
+                break
+            if in_call:
+                grammar.accept(token)
+            self.generated += 1
+            piece = table.pieces[token]
+            raw += piece
+            text = stream.push(piece)
+            if text:
+                yield text
+            if stream.stopped:
+                self.finish_reason = "stop"
+                return
+            if in_call and grammar.complete():
+                self.finish_reason = "stop"
+                break
+            if guard is not None and guard.push(token):
+                if not in_call:
+                    self.finish_reason = "repetition"
+                    break
+                closing = True  # a call going round in circles (a looping string): end it, validly, right away
+            if self.generated >= self.max_tokens:
+                break
+            self.llama.eval([token])
+        tail = stream.flush()
+        if tail:
+            yield tail
+
+    def _sample_in_grammar(self, chain: Any, logits: np.ndarray, closing: bool) -> int | None:
+        """Sample as usual; if the grammar rejects the token, sample again among the likely tokens it allows.
+
+        `closing`: out of budget or looping, so the first token that may close something (a string, the call, the
+        list) is taken, whenever the grammar allows one.
+        """
+        if closing:
+            closers = self.grammar.allowed(self.table.closers)
+            if len(closers):
+                return self._sample_among(chain, logits, closers)
+        token = llama_cpp.llama_sampler_sample(chain, self.llama.ctx, -1)
+        if self.grammar.accepts(token):
+            return token
+        k = min(FALLBACK_CANDIDATES, len(logits))
+        likely = np.argpartition(logits, -k)[-k:].astype(np.int32)
+        allowed = self.grammar.allowed(likely)
+        if len(allowed) == 0:
+            allowed = self.grammar.allowed(np.arange(len(logits), dtype=np.int32))
+        if len(allowed) == 0:
+            return None
+        return self._sample_among(chain, logits, allowed)
+
+    def _sample_among(self, chain: Any, logits: np.ndarray, allowed: np.ndarray) -> int:
+        if not np.isfinite(logits[allowed]).any():
+            logits[allowed] = 0.0  # the model gave them no weight at all: any allowed token, uniformly
+        _keep_only(logits, allowed)
+        return llama_cpp.llama_sampler_sample(chain, self.llama.ctx, -1)
+
+    def _refuse_call_openings(self, chain: Any, logits: np.ndarray, raw: bytes, token: int) -> int:
+        """A prose reply: resample any token that would make the reply so far read as a call opening."""
+        if self._opening_settled:
+            return token
+        so_far = raw.decode("utf-8", "ignore")
+        if self.classify(so_far) == "prose":
+            self._opening_settled = True
+            return token
+        for _ in range(_MAX_BANS):
+            if token in self.table.eog or self.classify(so_far + self.table.pieces[token].decode("utf-8", "ignore")) \
+                    != "call":
+                return token
+            logits[token] = -math.inf
+            token = llama_cpp.llama_sampler_sample(chain, self.llama.ctx, -1)
+        return self.table.eog_token  # the model wants nothing but a call here: end the reply, blank, rather than call
+
+
+def _keep_only(logits: np.ndarray, ids: np.ndarray) -> None:
+    kept = logits[ids].copy()
+    logits[:] = -math.inf
+    logits[ids] = kept
+
+
+def _sampler_chain(params: GenerationParams) -> Any:
+    """llama.cpp's sampler chain with `create_completion`'s defaults (top_k 40, min_p 0.05), or greedy at T=0."""
+    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    add = llama_cpp.llama_sampler_chain_add
+    if params.temperature <= 0:
+        add(chain, llama_cpp.llama_sampler_init_greedy())
+        return chain
+    seed = llama_cpp.LLAMA_DEFAULT_SEED if params.seed is None else params.seed & 0xFFFFFFFF
+    add(chain, llama_cpp.llama_sampler_init_top_k(40))
+    add(chain, llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
+    add(chain, llama_cpp.llama_sampler_init_min_p(0.05, 1))
+    add(chain, llama_cpp.llama_sampler_init_temp(params.temperature))
+    add(chain, llama_cpp.llama_sampler_init_dist(seed))
+    return chain

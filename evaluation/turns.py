@@ -1,0 +1,197 @@
+"""Whole agent turns in weather mode against the local fake Open-Meteo server: does every turn end in an answer, and
+is the answer faithful to the tool?
+
+Prompts are the generated test split's weather questions (current and forecast) with their city swapped for one the
+fake server knows (Oslo, Paris, London, ...), so a call can succeed; plus its missing-information questions (no city
+named). Each runs as a full turn (`agent.loop.Agent`) twice: with the server up, and with it down (nothing listening).
+
+- ends in an answer: the turn ended in the model's answer, a plain failure sentence, an answer composed from the tool
+  results, or a question for a missing place; not in a spent budget or an error;
+- faithful: after a successful weather call the answer states one of the tool's temperatures; after the calls failed
+  it says so; an answer without any call that reads like a weather report (a temperature) counts as invented.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from agent.backends.base import LLM, GenerationParams
+from agent.endings import states_temperature, temperatures_in
+from agent.events import FinalAnswer, ToolCallFinished
+from agent.loop import Agent, AgentSettings
+from evaluation.cases import read_jsonl
+
+ANSWERED = ("answer", "grounded", "failure", "composed", "asked")
+SERVER_PLACES = ("Oslo", "Paris", "London", "Tokyo", "New York", "Sydney", "Cairo")
+_FAILED = re.compile(r"could not|couldn't|can't|cannot|unable|fail|not reach|unavailable|not available|down|error|"
+                     r"don't know a place|no place|sorry", re.IGNORECASE)
+_TEMPERATURE_CLAIM = re.compile(r"-?\d+(?:[.,]\d+)?\s*(?:°|degrees?|ºC|C\b)", re.IGNORECASE)
+
+SETTINGS_ON = {}
+SETTINGS_OFF = {"call_grammar": False, "forbid_last_call": False, "ask_for_missing": False, "answer_failures": False,
+                "ground_answers": False, "calibrated_decision": False}
+
+
+@dataclass
+class TurnPrompt:
+    id: str
+    category: str
+    text: str
+    place: str | None  # the server place the prompt names, None for a missing-information prompt
+
+
+@dataclass
+class TurnRecord:
+    prompt_id: str
+    category: str
+    variant: str
+    server: str  # "up" | "down"
+    text: str
+    answer: str
+    ending: str
+    calls: list[str]
+    ok_calls: int
+    failed_calls: int
+    without_live_data: bool
+    truncated: bool
+    ended_in_answer: bool
+    faithful: bool | None  # None when no weather call ran and no report was invented
+    llm_calls: int
+    seconds: float
+
+
+def turn_prompts(split_file: str, limit: int | None = None) -> list[TurnPrompt]:
+    """Weather questions of the test split with the city swapped for a server place, and missing-city questions."""
+    prompts: list[TurnPrompt] = []
+    counts: dict[str, int] = {}
+    for sample in read_jsonl(split_file):
+        if sample.get("split", "test") != "test":
+            continue
+        category, messages = sample["category"], sample["messages"]
+        if category not in ("weather_current", "weather_forecast", "missing_info") or len(messages) != 3:
+            continue
+        if limit and counts.get(category, 0) >= limit:
+            continue
+        text, place = messages[1]["content"], None
+        if category != "missing_info":
+            cities = [e.split(":", 1)[1] for e in sample.get("entities", []) if e.startswith("city:")]
+            if len(cities) != 1 or cities[0].lower() not in text.lower():
+                continue
+            place = SERVER_PLACES[len(prompts) % len(SERVER_PLACES)]
+            text = re.sub(re.escape(cities[0]), place, text, flags=re.IGNORECASE)
+        counts[category] = counts.get(category, 0) + 1
+        prompts.append(TurnPrompt(str(sample["id"]), category, text, place))
+    return prompts
+
+
+def judge(final: FinalAnswer, finished: Sequence[ToolCallFinished]) -> bool | None:
+    ok = [e for e in finished if e.ok]
+    if ok:
+        return states_temperature(final.text, set().union(*(temperatures_in(e.result) for e in ok)))
+    if finished:
+        return bool(_FAILED.search(final.text))
+    if final.ending == "asked":
+        return True
+    return False if _TEMPERATURE_CLAIM.search(final.text) else None
+
+
+def run_turn(agent: Agent, prompt: TurnPrompt, variant: str, server: str) -> TurnRecord:
+    import time
+
+    start = time.perf_counter()
+    events = list(agent.run(prompt.text))
+    final = events[-1]
+    finished = [e for e in events if isinstance(e, ToolCallFinished)]
+    return TurnRecord(prompt.id, prompt.category, variant, server, prompt.text, final.text, final.ending,
+                      [e.call.to_python() for e in finished], sum(e.ok for e in finished),
+                      sum(not e.ok for e in finished), final.without_live_data, final.truncated,
+                      final.ending in ANSWERED, judge(final, finished), final.stats.llm_calls,
+                      round(time.perf_counter() - start, 3))
+
+
+@contextmanager
+def tool_service(up: bool) -> Iterator[None]:
+    """The tools pointed at the local fake server (up), or at a port where nothing listens (down)."""
+    from tests.tool_server import ToolServer
+
+    saved = {k: os.environ.get(k) for k in ("OPEN_METEO_FORECAST_URL", "OPEN_METEO_GEOCODING_URL",
+                                              "WIKIPEDIA_API_URL", "TOOLS_RETRIES", "TOOLS_TIMEOUT_S")}
+    with ToolServer() as server:
+        env = server.env()
+        if not up:
+            env = {k: "http://127.0.0.1:9" + v.split(server.url, 1)[1] for k, v in env.items()}
+        os.environ.update({**env, "TOOLS_RETRIES": "0", "TOOLS_TIMEOUT_S": "2"})
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def run_turns(llm: LLM, prompts: Sequence[TurnPrompt], variants: dict[str, dict[str, Any]],
+              servers: Sequence[str] = ("up", "down"), max_tokens: int = 128, show_progress: bool = True
+              ) -> list[TurnRecord]:
+    from tqdm import tqdm
+
+    from tools import get_tools
+
+    tools = get_tools()
+    records = []
+    bar = tqdm(total=len(prompts) * len(variants) * len(servers), desc=f"turns {getattr(llm, 'name', '')}",
+               disable=not show_progress)
+    for server in servers:
+        with tool_service(server == "up"):
+            for name, changes in variants.items():
+                generation = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0,
+                                              repetition_guard=name != "off")
+                agent = Agent(llm, tools, mode="weather", settings=AgentSettings(generation=generation, **changes))
+                for prompt in prompts:
+                    records.append(run_turn(agent, prompt, name, server))
+                    bar.update(1)
+    bar.close()
+    return records
+
+
+def turn_metrics(records: Sequence[TurnRecord]) -> dict[str, Any]:
+    from evaluation.decisions import wilson
+
+    judged = [r for r in records if r.faithful is not None]
+    weather = [r for r in records if r.category != "missing_info"]
+    missing = [r for r in records if r.category == "missing_info"]
+    return {
+        "n": len(records),
+        "ended_in_answer": wilson(sum(r.ended_in_answer for r in records), len(records)),
+        "faithful": wilson(sum(bool(r.faithful) for r in judged), len(judged)),
+        "faithful_after_success": wilson(sum(bool(r.faithful) for r in judged if r.ok_calls),
+                                         sum(1 for r in judged if r.ok_calls)),
+        "faithful_after_failure": wilson(sum(bool(r.faithful) for r in judged if r.failed_calls and not r.ok_calls),
+                                         sum(1 for r in judged if r.failed_calls and not r.ok_calls)),
+        "invented_without_call": wilson(sum(r.faithful is False and not r.calls for r in records),
+                                        sum(1 for r in records if not r.calls and r.ending != "asked")),
+        "asked_on_missing": wilson(sum(r.ending == "asked" for r in missing), len(missing)),
+        "asked_wrongly": wilson(sum(r.ending == "asked" for r in weather), len(weather)),
+        "without_live_data": wilson(sum(r.without_live_data for r in records), len(records)),
+        "truncated": wilson(sum(r.truncated for r in records), len(records)),
+        "endings": {e: sum(r.ending == e for r in records) for e in dict.fromkeys(r.ending for r in records)},
+    }
+
+
+def dump(records: Sequence[TurnRecord]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in records]
+
+
+def load(rows: Sequence[dict[str, Any]]) -> list[TurnRecord]:
+    return [TurnRecord(**row) for row in rows]
+
+
+def to_json(records: Sequence[TurnRecord]) -> str:
+    return json.dumps(dump(records), ensure_ascii=False, indent=1)

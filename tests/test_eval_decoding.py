@@ -1,0 +1,126 @@
+"""The decoding evaluation with a scripted fake that reports P(call) and honours the call threshold: records, the
+threshold fit, offline variants, the sweep chart, the catalogue entry, whole turns and the results page."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+
+import pytest
+
+from agent.backends.base import Usage
+from evaluation import decisions as dec
+from evaluation import decoding
+from evaluation.cases import load_generated
+from evaluation.turns import SERVER_PLACES
+from models.catalogue import CATALOGUE_PATH, load_catalogue, set_call_threshold
+from tests.fakes import ScriptedLLM
+from tests.test_eval_funccall import write_bfcl_slice
+
+
+class ProbabilityLLM(ScriptedLLM):
+    """Calls for weather questions (P(call) 0.8) and answers anything else in prose (P(call) 0.3, or 0.05 for plain
+    chat); a threshold decides as the llama.cpp decoder does: a call when P(call) >= t, prose below."""
+
+    def __init__(self, name="fake"):
+        super().__init__(name=name)
+        self.thresholds = []
+
+    def stream(self, messages, params):
+        text = messages[-1].content.lower() if messages[-1].role == "user" else ""
+        p = 0.8 if "weather" in text or "rain" in text else 0.3 if "?" in text else 0.05
+        self.thresholds.append(params.call_threshold)
+        calls = p >= 0.5 if params.call_threshold is None else p >= params.call_threshold
+        if messages[-1].role == "ipython":
+            calls, p = False, 0.01
+        place = next((p for p in SERVER_PLACES if p.lower() in text), "London")
+        self.enqueue(f'[get_current_weather(location="{place}")]' if calls else "Here is a plain answer for you.")
+        for chunk in super().stream(messages, params):
+            if isinstance(chunk, Usage):
+                chunk.call_probability, chunk.finish_reason = p, "stop"
+            yield chunk
+
+
+def record(p, should, free_calls=True, call='[f(a=1)]'):
+    return dec.DecisionRecord("x", "gen:x", "generated", should, p, call if free_calls else "Prose.",
+                              call if free_calls else "Prose.", call)
+
+
+def test_the_fitted_threshold_maximises_balanced_accuracy():
+    records = [record(0.9, True), record(0.7, True), record(0.6, False), record(0.2, False), record(0.1, False)]
+    threshold, accuracy = dec.fit_threshold(records)
+    assert 0.6 < threshold <= 0.7 and accuracy == 1.0
+    points = dec.sweep(records)
+    assert points[0][0] == 0.0 and points[-1][0] == math.inf
+    assert points[0][1:] == (1.0, 0.0) and points[-1][1:] == (0.0, 1.0), "always calls, then never"
+
+
+def test_a_threshold_turns_a_prose_reply_into_the_forced_call_and_a_call_into_prose():
+    low = record(0.3, True, free_calls=False)
+    high = record(0.9, False)
+    assert dec.effective_reply(low, dec.Variant("t", threshold=0.2, grammar=True)) == "[f(a=1)]"
+    assert dec.effective_reply(high, dec.Variant("t", threshold=0.95, grammar=True)) == ""
+    assert dec.effective_reply(low, dec.Variant("free", grammar=True)) == "Prose."
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (5, 10), (10, 10), (40, 50)])
+def test_wilson_intervals_hold_the_rate(k, n):
+    p, low, high = dec.wilson(k, n)
+    assert 0 <= low <= p <= high <= 1 and high - low < 0.7
+
+
+def test_a_threshold_is_stored_in_the_catalogue_with_the_rest_kept(tmp_path):
+    path = tmp_path / "catalogue.toml"
+    shutil.copy(CATALOGUE_PATH, path)
+    set_call_threshold("smollm2-135m-funccall", 0.61234567, path)
+    set_call_threshold("smollm2-135m-funccall", 0.5, path)
+    catalogue = load_catalogue(path)
+    assert catalogue["smollm2-135m-funccall"].call_threshold == 0.5
+    assert catalogue["smollm2-135m"].call_threshold is None and len(catalogue) == len(load_catalogue(CATALOGUE_PATH))
+    assert path.read_text().count("call_threshold") == 1
+    with pytest.raises(ValueError, match="no model named"):
+        set_call_threshold("nope", 0.5, path)
+
+
+def test_the_decoding_task_end_to_end_with_a_fake_model(tmp_path, tool_env, monkeypatch):
+    from training.dataset import main as build_dataset
+
+    split_dir = tmp_path / "data"
+    build_dataset(["--out", str(split_dir), "--seed", "0", "--size", "300", "--validation-size", "60",
+                   "--test-size", "60"])
+    bfcl = tmp_path / "bfcl"
+    bfcl.mkdir()
+    write_bfcl_slice(bfcl)
+    catalogue = tmp_path / "catalogue.toml"
+    shutil.copy(CATALOGUE_PATH, catalogue)
+    monkeypatch.setenv("MODEL_CATALOGUE", str(catalogue))
+    parser = argparse.ArgumentParser()
+    decoding.add_arguments(parser)
+    out = tmp_path / "docs" / "results.md"
+    args = parser.parse_args(["--models", "smollm2-135m-funccall", "--split-dir", str(split_dir), "--bfcl-dir",
+                              str(bfcl), "--gen-limit", "4", "--turn-limit", "2", "--work-dir", str(tmp_path / "w"),
+                              "--out", str(out), "--write-catalogue", "--quiet"])
+    loaded = []
+    decoding.main(args, "python -m evaluation decoding ...", load_model=lambda name: loaded.append(name) or
+                  ProbabilityLLM(name))
+    assert loaded == ["smollm2-135m-funccall"], "one model process, loaded once"
+    fitted = load_catalogue(catalogue)["smollm2-135m-funccall"].call_threshold
+    saved = json.loads((tmp_path / "w" / "smollm2-135m-funccall" / "validation.json").read_text())["records"]
+    assert fitted == pytest.approx(dec.fit_threshold(dec.load_records(saved))[0], rel=1e-5)
+    assert fitted in (pytest.approx(0.175), pytest.approx(0.55)), "between two of the fake's P(call) levels"
+    page = out.read_text()
+    for heading in ("fitted on the validation split", "generated test split", "BFCL simple", "Whole turns",
+                    "Done-when check", "Asking instead of guessing"):
+        assert heading in page
+    assert (out.parent / "assets" / "decision_sweep.png").stat().st_size > 1000
+    turns = json.loads((tmp_path / "w" / "smollm2-135m-funccall" / "turns.json").read_text())["records"]
+    assert turns and all(t["ended_in_answer"] for t in turns if t["variant"] == "on")
+    up = [t for t in turns if t["variant"] == "on" and t["server"] == "up" and t["ok_calls"]]
+    assert up and all(t["faithful"] for t in up), "answers after a successful call state its temperature"
+    # a second run reuses every record: no model is loaded
+    loaded.clear()
+    decoding.main(args, "again", load_model=lambda name: loaded.append(name) or ProbabilityLLM(name))
+    assert loaded == []
+    assert len(load_generated(split_dir / "test.jsonl", "test")) > 0

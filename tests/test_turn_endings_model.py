@@ -1,0 +1,58 @@
+"""The headline scenario end to end with the real fine-tuned adapter and the local fake Open-Meteo server: the turn
+ends in an answer that states the server's temperature, or, with the server down, says the service failed; neither
+talks about a step budget."""
+
+import datetime as dt
+
+import pytest
+
+from agent import Agent, AgentSettings
+from agent.backends.base import GenerationParams
+from agent.events import FinalAnswer, ToolCallFinished
+from models.catalogue import is_available
+
+pytestmark = pytest.mark.model
+
+OSLO_TEMPERATURE = "-3.2"  # tests/tool_server.py: Oslo's current temperature
+
+
+@pytest.fixture(scope="module")
+def tuned_llm():
+    pytest.importorskip("llama_cpp")
+    assert is_available("smollm2-135m-funccall"), "models/adapters/smollm2-135m-funccall.gguf must be committed"
+    from models.loader import load_llm
+
+    return load_llm("smollm2-135m-funccall", n_ctx=4096)
+
+
+def weather_turn(llm, question):
+    from tools import get_tools
+
+    agent = Agent(llm, get_tools(), mode="weather", today=dt.date(2026, 11, 21), settings=AgentSettings(
+        generation=GenerationParams(max_tokens=96, temperature=0.0, seed=0)))
+    events = list(agent.run(question))
+    assert isinstance(events[-1], FinalAnswer) and sum(isinstance(e, FinalAnswer) for e in events) == 1
+    return events, events[-1]
+
+
+def no_budget_talk(text):
+    return not any(word in text.lower() for word in ("step", "budget", "llm call", "model call", "ran out"))
+
+
+def test_the_weather_in_oslo_ends_in_an_answer_with_the_servers_temperature(tuned_llm, tool_env):
+    events, final = weather_turn(tuned_llm, "What's the weather in Oslo?")
+    runs = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert runs and all(e.ok for e in runs) and runs[0].result["temperature"] == float(OSLO_TEMPERATURE)
+    assert OSLO_TEMPERATURE in final.text and no_budget_talk(final.text), final.text
+    assert final.ending in ("answer", "grounded") and not final.without_live_data
+    assert final.stats.llm_calls <= 2
+
+
+def test_with_the_server_down_the_answer_says_the_service_failed(tuned_llm, tool_env, monkeypatch):
+    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", "http://127.0.0.1:9/v1/search")  # nothing listens on port 9
+    monkeypatch.setenv("TOOLS_RETRIES", "0")
+    events, final = weather_turn(tuned_llm, "What's the weather in Oslo?")
+    runs = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert runs and not any(e.ok for e in runs)
+    assert "could not reach the weather service" in final.text.lower() and no_budget_talk(final.text), final.text
+    assert final.without_live_data
