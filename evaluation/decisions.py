@@ -22,6 +22,7 @@ from agent.endings import grammar_for, missing_value
 from agent.format import ToolCallParseError, parse_tool_calls
 from agent.loop import classify_opening
 from evaluation.cases import EvalCase
+from evaluation.runner import first_call
 from evaluation.scoring import SampleScore, score_reply
 
 Z95 = 1.959964
@@ -51,20 +52,8 @@ class DecisionRecord:
 
 
 def _drain(llm: LLM, case: EvalCase, params: GenerationParams, stop_at_prose: bool) -> tuple[str, Usage | None]:
-    text, usage = "", None
-    stream = llm.stream(case.messages, params)
-    try:
-        for chunk in stream:
-            if isinstance(chunk, Usage):
-                usage = chunk
-                continue
-            text += chunk
-            if stop_at_prose and classify_opening(text) == "prose":
-                break
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+    """(text, usage) of one reply: `evaluation.runner.first_call` without its completeness flag and timing."""
+    text, _, usage, _ = first_call(llm, case, params, stop_at_prose)
     return text, usage
 
 

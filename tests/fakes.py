@@ -10,7 +10,10 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 
+import numpy as np
+
 from agent.backends.base import GenerationParams, Usage
+from agent.backends.llamacpp import common_prefix_length
 from agent.messages import Message, render_llama3
 
 Reply = str | Callable[[list[Message]], str]
@@ -58,11 +61,7 @@ class ScriptedLLM:
             reply = self.replies.popleft()
         text = reply(list(messages)) if callable(reply) else reply
         tokens = fake_tokenize(render_llama3(messages))
-        cached = 0
-        for a, b in zip(tokens, self._last_tokens, strict=False):
-            if a != b:
-                break
-            cached += 1
+        cached = common_prefix_length(np.asarray(tokens, dtype=object), np.asarray(self._last_tokens, dtype=object))
         self._last_tokens = tokens + fake_tokenize(text)
         for i in range(0, len(text), self.chunk_chars):
             yield text[i:i + self.chunk_chars]

@@ -21,8 +21,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from agent.backends.base import GenerationParams, Usage
 from agent.backends.decoding import RepetitionGuard
+from agent.backends.llamacpp import common_prefix_length
 from agent.format import looks_like_call
 from agent.messages import Message, render_llama3
 from tests.fakes import Reply, ScriptedLLM, fake_tokenize
@@ -144,11 +147,7 @@ class DecidingLLM(ScriptedLLM):
                     break
         text = "".join(pieces)
         prompt = fake_tokenize(render_llama3(messages))
-        cached = 0
-        for a, b in zip(prompt, self._last_tokens, strict=False):
-            if a != b:
-                break
-            cached += 1
+        cached = common_prefix_length(np.asarray(prompt, dtype=object), np.asarray(self._last_tokens, dtype=object))
         self._last_tokens = prompt + pieces
         for i in range(0, len(text), self.chunk_chars):
             yield text[i:i + self.chunk_chars]
