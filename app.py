@@ -49,9 +49,9 @@ class RedactingFormatter(logging.Formatter):
     """Log lines, tracebacks included, with the values of secret environment variables (HF_TOKEN, ...) hidden."""
 
     def format(self, record: logging.LogRecord) -> str:
-        from agent.loop import redact_secrets
+        from agent.redaction import redact
 
-        return redact_secrets(super().format(record))
+        return redact(super().format(record))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -15,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-from agent.backends.base import GenerationParams
+from agent.backends.base import DEFAULT_GENERATION, GenerationParams
 from agent.events import (
     AgentError,
     FinalAnswer,
@@ -31,14 +31,18 @@ from agent.prompts import MODES
 
 
 def build_parser() -> argparse.ArgumentParser:
+    defaults = AgentSettings(generation=DEFAULT_GENERATION)
     parser = argparse.ArgumentParser(prog="python -m agent", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("prompt", nargs="?", help="the user message")
     parser.add_argument("--mode", default="all", choices=list(MODES), help="which tools and persona (default: all)")
     parser.add_argument("--model", default=None, help="catalogue model name (default: the embedded model)")
-    parser.add_argument("--max-llm-calls", type=int, default=2, help="LLM calls per turn (default: 2)")
-    parser.add_argument("--max-tokens", type=int, default=512, help="new tokens per LLM call (default: 512)")
-    parser.add_argument("--temperature", type=float, default=0.2, help="sampling temperature (default: 0.2)")
+    parser.add_argument("--max-llm-calls", type=int, default=defaults.max_llm_calls,
+                        help="LLM calls per turn (default: %(default)s)")
+    parser.add_argument("--max-tokens", type=int, default=defaults.generation.max_tokens,
+                        help="new tokens per LLM call (default: %(default)s)")
+    parser.add_argument("--temperature", type=float, default=defaults.generation.temperature,
+                        help="sampling temperature (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed")
     parser.add_argument("--icl", action="store_true", help="add few-shot tool-use examples to the system prompt")
     parser.add_argument("--tool-eagerness", type=_eagerness, default=None, metavar="0-1",
@@ -83,8 +87,8 @@ def load_backend(args):
 
         tool_role, renderer = args.tool_role, None
         if args.model:  # the server serves a catalogue model: send the very prompt the in-process backend renders
+            from agent.backends.load import prompt_renderer
             from models.catalogue import load_catalogue
-            from models.loader import prompt_renderer
 
             entry = load_catalogue().get(args.model)
             if entry is None:
@@ -93,8 +97,8 @@ def load_backend(args):
             renderer = prompt_renderer(args.model)
         return OpenAICompatibleLLM(args.base_url, args.server_model, tool_role=tool_role or "ipython",
                                    name=args.model or args.server_model, prompt_renderer=renderer)
+    from agent.backends.load import load_llm
     from models.catalogue import default_model_name
-    from models.loader import load_llm
 
     return load_llm(args.model or default_model_name())
 

@@ -25,10 +25,20 @@ MAX_CALL_TEXT = 100_000  # longer "calls" are refused unparsed: bounded time and
 MAX_CALLS = 32
 MAX_DEPTH = 20
 
-_CALL_OPENING = re.compile(r"\[\s*[A-Za-z_][\w.]*\s*\(")
-_BARE_CALL = re.compile(r"[A-Za-z_][\w.]*\((?:\s*[A-Za-z_]\w*\s*=.*)?\)\s*;?\s*", re.DOTALL)
+# What opens a call, read two ways: `looks_like_call` on a whole (or partial) reply, `classify_opening` on the first
+# tokens of a stream ("undecided" while they could still go either way). Both are built from the same pieces.
+_NAME = r"[A-Za-z_][\w.]*"  # a function name, dotted names allowed
+_ARGUMENT = r"[A-Za-z_]\w*"
+_CALL_OPENING = re.compile(rf"\[\s*{_NAME}\s*\(")  # Meta's list: `[f(`
+_BARE_CALL = re.compile(rf"{_NAME}\((?:\s*{_ARGUMENT}\s*=.*)?\)\s*;?\s*", re.DOTALL)  # all of `f(a=1)`
+_BARE_CALL_OPENING = re.compile(rf"{_NAME}\((?:\s*{_ARGUMENT}\s*=|\s*\))")  # `f(a=...` or `f()`
+_BARE_UNDECIDED = re.compile(rf"{_NAME}(?:\(\s*(?:{_ARGUMENT})?\s*)?")  # `get_weather(cit` could go either way
+_LIST_UNDECIDED = re.compile(rf"\[\s*(?:{_NAME}\s*)?")
 _JSON_OPENING = re.compile(r"[\[{]\s*[{\"']")
+_JSON_CALL_OPENING = re.compile(r"\[?\s*\{\s*[\"']name[\"']")
+_JSON_UNDECIDED = re.compile(r"\[?\s*\{\s*(?:[\"'][a-z]{0,4})?")
 _FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?\s*```$", re.DOTALL)
+_FENCE_OPENING = re.compile(r"`{1,3}[\w-]*")
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,32 @@ def looks_like_call(text: str) -> bool:
         or _JSON_OPENING.match(body) and ('"name"' in body[:200] or "'name'" in body[:200])
         or _BARE_CALL.fullmatch(body)
     )
+
+
+def classify_opening(text: str) -> str:
+    """Read the start of a streamed reply: "call", "prose", or "undecided" (need more tokens).
+
+    The loop streams a reply as the answer once this says "prose"; the llama.cpp decoder bans the tokens that would
+    make a reply it decided is prose read as "call" here.
+    """
+    body = text.lstrip()
+    if body.startswith(PYTHON_TAG):
+        return "call"
+    if not body or PYTHON_TAG.startswith(body):
+        return "undecided"
+    if body.startswith("`"):
+        if "\n" not in body:
+            return "undecided" if _FENCE_OPENING.fullmatch(body) else "prose"
+        if not body.startswith("```"):
+            return "prose"
+        body = body.split("\n", 1)[1].lstrip()
+        if not body:
+            return "undecided"
+    if _CALL_OPENING.match(body) or _JSON_CALL_OPENING.match(body) or _BARE_CALL_OPENING.match(body):
+        return "call"
+    if _LIST_UNDECIDED.fullmatch(body) or _JSON_UNDECIDED.fullmatch(body) or _BARE_UNDECIDED.fullmatch(body):
+        return "undecided"
+    return "prose"
 
 
 def parse_tool_calls(text: str) -> list[ToolCall]:

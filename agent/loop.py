@@ -43,10 +43,10 @@ from agent.events import (
     ToolCallStarted,
     TurnStats,
 )
-from agent.format import PYTHON_TAG, ToolCall, ToolCallParseError, parse_tool_calls, validate_call
+from agent.format import PYTHON_TAG, ToolCall, ToolCallParseError, classify_opening, parse_tool_calls, validate_call
 from agent.messages import Message, tool_result_message
 from agent.prompts import get_mode, mode_system_prompt
-from agent.redaction import redact as redact_secrets  # noqa: F401 - the UI and app import it from here
+from agent.redaction import redact as redact_secrets
 from tools.base import Tool, timed
 
 MAX_USER_CHARS = 20_000
@@ -76,38 +76,6 @@ class AgentSettings:
     ground_answers: bool = field(default=True, metadata={
         "help": "An answer after a weather call that states none of its temperatures gets the data added."})
     generation: GenerationParams = field(default_factory=GenerationParams)
-
-
-# ------------------------------------------------------------------------------------------- reading the opening
-
-_IDENT_SO_FAR = re.compile(r"[A-Za-z_][\w.]*(?:\(\s*(?:[A-Za-z_]\w*)?\s*)?")  # `get_weather(cit` could go either way
-_IDENT_CALL = re.compile(r"[A-Za-z_][\w.]*\((?:\s*[A-Za-z_]\w*\s*=|\s*\))")  # a bare call: `f(a=...` or `f()`
-_LIST_CALL = re.compile(r"\[\s*[A-Za-z_][\w.]*\s*\(")
-_LIST_UNDECIDED = re.compile(r"\[\s*(?:[A-Za-z_][\w.]*\s*)?")
-_JSON_CALL = re.compile(r"\[?\s*\{\s*[\"']name[\"']")
-_JSON_UNDECIDED = re.compile(r"\[?\s*\{\s*(?:[\"'][a-z]{0,4})?")
-
-
-def classify_opening(text: str) -> str:
-    """Read the start of a reply: "call", "prose", or "undecided" (need more tokens)."""
-    body = text.lstrip()
-    if body.startswith(PYTHON_TAG):
-        return "call"
-    if not body or PYTHON_TAG.startswith(body):
-        return "undecided"
-    if body.startswith("`"):
-        if "\n" not in body:
-            return "undecided" if re.fullmatch(r"`{1,3}[\w-]*", body) else "prose"
-        if not body.startswith("```"):
-            return "prose"
-        body = body.split("\n", 1)[1].lstrip()
-        if not body:
-            return "undecided"
-    if _LIST_CALL.match(body) or _JSON_CALL.match(body) or _IDENT_CALL.match(body):
-        return "call"
-    if _LIST_UNDECIDED.fullmatch(body) or _JSON_UNDECIDED.fullmatch(body) or _IDENT_SO_FAR.fullmatch(body):
-        return "undecided"
-    return "prose"
 
 
 # ------------------------------------------------------------------------------------- text from outside

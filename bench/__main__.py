@@ -3,54 +3,34 @@
     python -m bench                                   # embedded SmolLM2-135M, scripted tool decisions, 4 users
     python -m bench --model smollm2-135m-funccall --decisions model     # the fine-tuned adapter decides by itself
     python -m bench --users 0 --no-baseline           # only this agent's run
+    python -m bench --config bench.toml --users 2     # settings from a file (JSON, YAML, TOML); flags override it
 
-Tools run for real against the local fake Open-Meteo + Wikipedia server (tests/tool_server.py), with a fixed delay
+Tools run for real against the local fake Open-Meteo + Wikipedia server (fakes/services.py), with a fixed delay
 per HTTP request. Writes `<output-dir>/bench-<model>.json` (with a `summary` object) and `bench-<model>.md`, and
 prints the Markdown. docs/performance.md explains every number.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import os
 import shlex
 import sys
 import tempfile
-import types
-import typing
 from pathlib import Path
 
 from bench.runner import BenchConfig, run_benchmark
 from bench.scenario import load_scenario
+from stage_cli import SettingsParser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    hints = typing.get_type_hints(BenchConfig)
-    for f in dataclasses.fields(BenchConfig):
-        kind = hints[f.name]
-        if typing.get_origin(kind) in (typing.Union, types.UnionType):
-            kind = next(a for a in typing.get_args(kind) if a is not type(None))
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        options: dict = {"dest": f.name, "default": default, "help": f.metadata["help"]}
-        if kind is bool:
-            options["action"] = argparse.BooleanOptionalAction
-        else:
-            options["type"] = kind
-            if default is not None:
-                options["help"] += f" (default: {default})"
-        if "choices" in f.metadata:
-            options["choices"] = f.metadata["choices"]
-        parser.add_argument("--" + f.name.replace("_", "-"), **options)
-    return parser
+def build_parser() -> SettingsParser:
+    return SettingsParser([BenchConfig], prog="python -m bench", description=__doc__)
 
 
 def start_tool_server(latency_ms: float):
     """The local fake Open-Meteo + Wikipedia server, every request delayed by `latency_ms`; the tools pointed at it."""
-    from tests.tool_server import FORECAST_PATH, GEOCODING_PATH, WIKI_PATH, ToolServer
+    from fakes.services import FORECAST_PATH, GEOCODING_PATH, WIKI_PATH, ToolServer
 
     server = ToolServer().start()
     for path in (FORECAST_PATH, GEOCODING_PATH, WIKI_PATH):
@@ -74,10 +54,9 @@ def warm_up(llm, tools) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    config = BenchConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(BenchConfig)})
+    (config,) = build_parser().parse_settings(argv)
+    from agent.backends.load import load_llm
     from models.catalogue import default_model_name
-    from models.loader import load_llm
     from tools import get_tools
 
     config.model = config.model or default_model_name()

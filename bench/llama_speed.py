@@ -44,7 +44,7 @@ def _measure(model: str, repeats: int, prompt_tokens: int, decode_tokens: int) -
 
     import llama_cpp
 
-    from models.loader import load_llm
+    from agent.backends.load import load_llm
 
     llm = load_llm(model, n_ctx=prompt_tokens + decode_tokens + 16, ram_cache_mb=0)
     llama = llm.llama

@@ -24,7 +24,8 @@ import numpy as np
 
 from agent.backends.base import GenerationParams, Usage
 from agent.backends.decoding import CLOSING_MARGIN
-from agent.loop import classify_opening
+from agent.backends.llamacpp import common_prefix_length
+from agent.format import classify_opening
 from agent.messages import Message, render_llama3
 
 PROSE = "<prose>"  # plan entry: answer in prose (the opening may not look like a tool call)
@@ -201,14 +202,7 @@ class SeenTokens:
 
     def new_tokens(self, prompt: Sequence) -> int:
         """Tokens of `prompt` past its longest shared prefix with anything seen: the minimum any cache must prefill."""
-        best = 0
-        for seen in self._sequences:
-            n = 0
-            for a, b in zip(seen, prompt, strict=False):
-                if a != b:
-                    break
-                n += 1
-            best = max(best, n)
+        best = max((common_prefix_length(seen, prompt) for seen in self._sequences), default=0)
         return len(prompt) - best
 
     def add(self, sequence: Sequence) -> None:

@@ -11,7 +11,7 @@ import datetime as dt
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agent.backends.base import GenerationParams
 from agent.messages import Message
@@ -33,8 +33,7 @@ class BenchConfig:
                                                                        "bench/conversations.json)."})
     output_dir: str = field(default_factory=lambda: os.environ.get("BENCH_OUTPUT_DIR", "runs/bench"), metadata={
         "help": "Where the JSON and Markdown reports go (env BENCH_OUTPUT_DIR)."})
-    decisions: str = field(default="scripted", metadata={
-        "choices": ("scripted", "model"),
+    decisions: Literal["scripted", "model"] = field(default="scripted", metadata={
         "help": "scripted: tool decisions forced through the real model from the script (the base model never calls "
                 "tools); model: the model decides (a fine-tuned adapter)."})
     max_tokens: int = field(default=96, metadata={"help": "Most tokens per answer (both strategies)."})

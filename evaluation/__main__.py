@@ -12,6 +12,7 @@ Tasks:
 Examples:
     python -m evaluation funccall --model smollm2-135m --categories simple irrelevance --limit 20
     python -m evaluation results --models smollm2-135m smollm2-135m-funccall --out docs/results.md
+    python -m evaluation funccall --config my_eval.toml --limit 5     # settings from a file; flags override it
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import argparse
 import importlib
 import shlex
 import sys
+
+from stage_cli import SettingsParser
 
 TASKS = {
     "funccall": ("evaluation.funccall", "First-call (tool decision) accuracy of one model."),
@@ -35,10 +38,10 @@ TASKS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="task", required=True, metavar="TASK")
+    # Each task's parser is a SettingsParser: flags from its settings dataclasses, and `--config FILE`.
+    sub = parser.add_subparsers(dest="task", required=True, metavar="TASK", parser_class=SettingsParser)
     for name, (module, help_text) in TASKS.items():
-        task = sub.add_parser(name, help=help_text, description=importlib.import_module(module).__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        task = sub.add_parser(name, help=help_text, description=importlib.import_module(module).__doc__)
         importlib.import_module(module).add_arguments(task)
     return parser
 

@@ -29,8 +29,9 @@ from typing import Any, Protocol
 import jinja2
 
 from agent.messages import Message
-from evaluation.cli import add_dataclass_arguments, from_namespace, new_run_dir
+from evaluation.cli import new_run_dir
 from evaluation.report import markdown_table, pct, write_json, write_text
+from stage_cli import SettingsParser, settings_from
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -103,6 +104,7 @@ class LlamaNextToken:
         import numpy as np
 
         from agent.backends import llama_thread
+        from agent.backends.llamacpp import common_prefix_length
 
         tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         if len(tokens) >= self.llama.n_ctx():
@@ -110,11 +112,7 @@ class LlamaNextToken:
         with self.llm.lock:
             # Keep the KV cache of the prefix this prompt shares with the previous one; evaluate at least one token.
             previous = self.llama.input_ids[: self.llama.n_tokens].tolist()
-            shared = 0
-            for a, b in zip(previous, tokens[:-1], strict=False):
-                if a != b:
-                    break
-                shared += 1
+            shared = common_prefix_length(previous, tokens[:-1])
             self.llama.n_tokens = shared
             llama_thread.run(self.llama.eval, tokens[shared:])  # where the model was loaded (see llama_thread)
             self.forward_passes += 1
@@ -182,7 +180,8 @@ class ArcSettings:
     """Where the questions come from and how they are asked."""
 
     file: str | None = field(default=None, metadata={"help": "Local ARC JSONL (Hub schema); default: the Hub."})
-    config: str = field(default="ARC-Challenge", metadata={"help": "Hub config of allenai/ai2_arc."})
+    hub_config: str = field(default="ARC-Challenge", metadata={
+        "help": "Hub config of allenai/ai2_arc (--config names a settings file, as for every stage)."})
     split: str = field(default="test", metadata={"help": "Hub split."})
     limit: int | None = field(default=None, metadata={"help": "At most this many questions (the first ones)."})
     answer_prefix: str = field(default="Answer:", metadata={"help": "Text after the assistant header, before the "
@@ -191,19 +190,19 @@ class ArcSettings:
                                                        "short)."})
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: SettingsParser) -> None:
     parser.add_argument("--model", default=None, help="Catalogue model name (default: the catalogue's default).")
     parser.add_argument("--out-dir", default=None, help="Where to write report.md and results.json.")
     parser.add_argument("--quiet", action="store_true", help="No progress bar.")
-    add_dataclass_arguments(parser, ArcSettings)
+    parser.add_settings(ArcSettings)
 
 
 def main(args: argparse.Namespace, command: str = "") -> Path:
     from evaluation.loading import load_model, unload
     from models.catalogue import default_model_name
 
-    settings = from_namespace(ArcSettings, args)
-    questions = load_jsonl(settings.file) if settings.file else load_hub(settings.config, settings.split)
+    settings = settings_from(ArcSettings, args)
+    questions = load_jsonl(settings.file) if settings.file else load_hub(settings.hub_config, settings.split)
     questions = questions[: settings.limit] if settings.limit else questions
     name = args.model or default_model_name()
     llm = load_model(name, n_ctx=settings.n_ctx)
@@ -217,7 +216,7 @@ def main(args: argparse.Namespace, command: str = "") -> Path:
     out_dir = Path(args.out_dir or new_run_dir("arc", name))
     write_json(out_dir / "results.json", {"task": "arc", "settings": asdict(settings), "summary": summary,
                                           "questions": [asdict(r) for r in results]})
-    source = settings.file or f"allenai/ai2_arc {settings.config} ({settings.split})"
+    source = settings.file or f"allenai/ai2_arc {settings.hub_config} ({settings.split})"
     report = [f"# ARC: {name}", "", f"{summary['n']} questions from {source} in {wall:.1f} s.", "",
               markdown_table(["Accuracy", "Chance", "Mean p(correct)"],
                              [[pct(summary["accuracy"]), pct(summary["chance"]), pct(summary["mean_p_correct"])]]),

@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evaluation.cases import GENERATED
-from evaluation.cli import add_dataclass_arguments, from_namespace, new_run_dir
+from evaluation.cli import new_run_dir
 from evaluation.funccall import CaseSelection, FunccallRun, collect_cases, evaluate, write_run
 from evaluation.metrics import ALL, METRIC_LABELS, confusion_matrix
 from evaluation.plots import confusion, grouped_bars
 from evaluation.report import cell, code_cell, markdown_table, num, pct, relative_link, write_json, write_text
 from evaluation.runner import RunSettings
+from stage_cli import SettingsParser, settings_from
 
 COMPARED = ("accuracy", "format_valid", "relevance", "restraint", "name_accuracy", "ast_accuracy",
             "mean_sample_accuracy", "consistency", "buried_call_rate")
@@ -182,13 +183,13 @@ def load_runs(paths: Sequence[str]) -> list[FunccallRun]:
     return runs
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: SettingsParser) -> None:
     parser.add_argument("--models", nargs="+", default=None, help="Catalogue model names to run and compare.")
     parser.add_argument("--runs", nargs="+", default=None, help="Earlier funccall results (folders or results.json).")
     parser.add_argument("--out-dir", default=None, help="Where to write report.md, results.json and assets/.")
     parser.add_argument("--quiet", action="store_true", help="No progress bar.")
-    add_dataclass_arguments(parser, CaseSelection)
-    add_dataclass_arguments(parser, RunSettings)
+    parser.add_settings(CaseSelection)
+    parser.add_settings(RunSettings)
 
 
 def main(args: argparse.Namespace, command: str = "", load_model=None, is_available=None) -> Path:
@@ -198,8 +199,8 @@ def main(args: argparse.Namespace, command: str = "", load_model=None, is_availa
     runs = load_runs(args.runs) if args.runs else []
     skipped: list[str] = []
     if args.models:
-        new_runs, skipped = run_models(args.models, from_namespace(CaseSelection, args),
-                                       from_namespace(RunSettings, args), not args.quiet, out_dir,
+        new_runs, skipped = run_models(args.models, settings_from(CaseSelection, args),
+                                       settings_from(RunSettings, args), not args.quiet, out_dir,
                                        load_model, is_available)
         runs += new_runs
     if len(runs) < 1:

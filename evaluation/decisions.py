@@ -19,8 +19,7 @@ from typing import Any
 
 from agent.backends.base import LLM, BackendError, GenerationParams, Usage
 from agent.endings import grammar_for, missing_value
-from agent.format import ToolCallParseError, parse_tool_calls
-from agent.loop import classify_opening
+from agent.format import ToolCallParseError, classify_opening, parse_tool_calls
 from evaluation.cases import EvalCase
 from evaluation.runner import first_call
 from evaluation.scoring import SampleScore, score_reply

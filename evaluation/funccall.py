@@ -21,11 +21,12 @@ from typing import Any
 
 from agent.backends.base import LLM
 from evaluation.cases import BFCL_CATEGORIES, GENERATED, EvalCase, limit_cases, load_bfcl, load_generated
-from evaluation.cli import add_dataclass_arguments, from_namespace, new_run_dir
+from evaluation.cli import new_run_dir
 from evaluation.metrics import ALL, METRIC_LABELS, CategoryMetrics, metrics_by_category
 from evaluation.report import cell, code_cell, markdown_table, num, pct, write_json, write_text
 from evaluation.runner import RunSettings, run_cases
 from evaluation.scoring import CaseResult
+from stage_cli import SettingsParser, settings_from
 
 CATEGORY_CHOICES = [*BFCL_CATEGORIES, GENERATED]
 
@@ -173,12 +174,12 @@ def write_run(run: FunccallRun, out_dir: str | Path, command: str = "") -> Path:
 
 # ---------------------------------------------------------------------------------------------------------- CLI
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: SettingsParser) -> None:
     parser.add_argument("--model", default=None, help="Catalogue model name (default: the catalogue's default).")
     parser.add_argument("--out-dir", default=None, help="Where to write results.json and report.md.")
     parser.add_argument("--quiet", action="store_true", help="No progress bar.")
-    add_dataclass_arguments(parser, CaseSelection)
-    add_dataclass_arguments(parser, RunSettings)
+    parser.add_settings(CaseSelection)
+    parser.add_settings(RunSettings)
 
 
 def main(args: argparse.Namespace, command: str = "", load_model=None) -> Path:
@@ -189,8 +190,8 @@ def main(args: argparse.Namespace, command: str = "", load_model=None) -> Path:
     if load_model is None:
         from evaluation.loading import load_model
 
-    selection = from_namespace(CaseSelection, args)
-    settings = from_namespace(RunSettings, args)
+    selection = settings_from(CaseSelection, args)
+    settings = settings_from(RunSettings, args)
     cases, notes = collect_cases(selection, settings.seed)
     if not cases:
         raise SystemExit("no cases to run: " + ("; ".join(notes) or "check --categories"))

@@ -33,8 +33,9 @@ from typing import Any
 from agent.messages import Message
 from agent.prompts import render_prompt
 from agent.redaction import redact
-from evaluation.cli import add_dataclass_arguments, from_namespace, new_run_dir
+from evaluation.cli import new_run_dir
 from evaluation.report import cell, markdown_table, pct, write_json, write_text
+from stage_cli import SettingsParser, settings_from
 
 KEY_VARIABLES = ("JUDGE_API_KEY", "OPENAI_API_KEY")
 _VERDICT = re.compile(r"\[\[\s*(A|B|C|TIE)\s*\]\]", re.IGNORECASE)
@@ -311,7 +312,7 @@ def answer_prompts(llm, prompts: Sequence[tuple[str, list[Message]]], max_tokens
     return rows
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: SettingsParser) -> None:
     parser.add_argument("--answers", nargs=2, metavar="JSONL", help="Two answer files to judge against each other.")
     parser.add_argument("--names", nargs=2, metavar="NAME", help="Names of the two answer sets (default: the files' "
                                                                  "'model' field or file names).")
@@ -322,11 +323,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answer-max-tokens", type=int, default=384, help="Most new tokens per model answer.")
     parser.add_argument("--out-dir", default=None, help="Where to write report.md and results.json.")
     parser.add_argument("--quiet", action="store_true", help="No progress bar.")
-    add_dataclass_arguments(parser, JudgeSettings)
+    parser.add_settings(JudgeSettings)
 
 
 def main(args: argparse.Namespace, command: str = "", load_model=None) -> Path:
-    settings = from_namespace(JudgeSettings, args)
+    settings = settings_from(JudgeSettings, args)
     out_dir = Path(args.out_dir or new_run_dir("judge", *(args.models or args.names or [])))
     if args.answers:
         rows = [read_answers(p) for p in args.answers]

@@ -1,4 +1,4 @@
-"""Load a catalogue model for evaluation (through `models.loader`), and free it when a run is done."""
+"""Load a catalogue model for evaluation (through `agent.backends.load`), and free it when a run is done."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def load_model(name: str, n_ctx: int | None = None, n_threads: int | None = None
 
     No RAM prompt cache: evaluation prompts do not come back, and llama.cpp's own prefix reuse covers shared prefixes.
     """
-    from models.loader import load_llm
+    from agent.backends.load import load_llm
 
     return load_llm(name, n_ctx=n_ctx, n_threads=n_threads, ram_cache_mb=0)
 

@@ -18,11 +18,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from evaluation.cli import add_dataclass_arguments, from_namespace
 from evaluation.compare import render_comparison, run_models
 from evaluation.funccall import CaseSelection
 from evaluation.report import write_json, write_text
 from evaluation.runner import RunSettings
+from stage_cli import SettingsParser, settings_from
 
 DEFAULT_MODELS = ("smollm2-135m", "smollm2-135m-funccall")
 DEFAULT_CATEGORIES = ("generated", "simple", "multiple", "irrelevance")
@@ -46,19 +46,19 @@ METHOD = """## How these numbers are made
   `--limit` cases, the same cases for every model."""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: SettingsParser) -> None:
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="Catalogue models to compare "
                         f"(default: {' '.join(DEFAULT_MODELS)}).")
     parser.add_argument("--out", default="docs/results.md", help="The page to write; charts go to assets/ beside it.")
     parser.add_argument("--quiet", action="store_true", help="No progress bar.")
-    add_dataclass_arguments(parser, CaseSelection)
-    add_dataclass_arguments(parser, RunSettings)
+    parser.add_settings(CaseSelection)
+    parser.add_settings(RunSettings)
     parser.set_defaults(categories=list(DEFAULT_CATEGORIES), limit=DEFAULT_LIMIT)
 
 
 def main(args: argparse.Namespace, command: str = "", load_model=None, is_available=None) -> Path:
-    selection = from_namespace(CaseSelection, args)
-    settings = from_namespace(RunSettings, args)
+    selection = settings_from(CaseSelection, args)
+    settings = settings_from(RunSettings, args)
     page = Path(args.out)
     assets = page.parent / "assets"
     start = time.perf_counter()

@@ -1,6 +1,6 @@
 """Run the agent's first LLM call (the tool decision) over evaluation cases, several samples per case if asked.
 
-The reply is read the way the agent reads it: `agent.loop.classify_opening` decides from the first tokens whether the
+The reply is read the way the agent reads it: `agent.format.classify_opening` decides from the first tokens whether the
 model is calling a tool or answering in prose. With `stop_at_prose` (the default) generation stops as soon as a reply
 reads as prose, because the decision is then made (the agent would stream the rest to the user); calls always run to
 the end so they can be parsed.
@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from agent.backends.base import LLM, BackendError, GenerationParams, Usage
-from agent.loop import classify_opening
+from agent.backends.base import DEFAULT_GENERATION, LLM, BackendError, GenerationParams, Usage
+from agent.format import classify_opening
 from evaluation.cases import EvalCase
 from evaluation.scoring import CaseResult, backend_failure, score_reply, vote
 
@@ -25,7 +25,7 @@ class RunSettings:
     samples: int = field(default=1, metadata={"help": "Samples per prompt; more than 1 gives a majority vote and a "
                                                       "consistency score (use a temperature above 0)."})
     temperature: float = field(default=0.0, metadata={"help": "Sampling temperature; 0 is greedy."})
-    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass."})
+    top_p: float = field(default=DEFAULT_GENERATION.top_p, metadata={"help": "Nucleus sampling mass."})
     max_tokens: int = field(default=256, metadata={"help": "Most new tokens per reply."})
     seed: int = field(default=0, metadata={"help": "Seed of the case subset (--limit) and of sampling (seed + i)."})
     stop_at_prose: bool = field(default=True, metadata={"help": "Stop a reply once it reads as prose (the decision "

@@ -118,7 +118,7 @@ def run_turn(agent: Agent, prompt: TurnPrompt, variant: str, server: str) -> Tur
 @contextmanager
 def tool_service(up: bool) -> Iterator[None]:
     """The tools pointed at the local fake server (up), or at a port where nothing listens (down)."""
-    from tests.tool_server import ToolServer
+    from fakes.services import ToolServer
 
     saved = {k: os.environ.get(k) for k in ("OPEN_METEO_FORECAST_URL", "OPEN_METEO_GEOCODING_URL",
                                               "WIKIPEDIA_API_URL", "TOOLS_RETRIES", "TOOLS_TIMEOUT_S")}

@@ -1,10 +1,31 @@
-"""Shared fixtures: the real embedded model (loaded once), and user directories isolated per test."""
+"""Shared fixtures: the local Open-Meteo + Wikipedia server (`fakes.services`), the real embedded model (loaded once),
+and user directories isolated per test."""
 
 from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.tool_server"]  # tool_server / tool_env: the real local Open-Meteo + Wikipedia server
+from fakes.services import ToolServer
+
+
+@pytest.fixture(scope="session")
+def tool_server():
+    """One local Open-Meteo + Wikipedia server for the whole test session."""
+    with ToolServer() as server:
+        yield server
+
+
+@pytest.fixture
+def tool_env(tool_server, monkeypatch, tmp_path):
+    """Point the tools at the local server (HTTP cache in tmp_path, short timeouts); faults reset around each test."""
+    tool_server.reset()
+    for key, value in tool_server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TOOLS_CACHE_DIR", str(tmp_path / "http-cache"))
+    monkeypatch.setenv("TOOLS_TIMEOUT_S", "2")
+    monkeypatch.setenv("TOOLS_RETRY_BACKOFF_S", "0.01")
+    yield tool_server
+    tool_server.reset()
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +57,6 @@ def no_model_loads_with_crashing_buffers():
 def embedded_llm():
     """SmolLM2-135M-Instruct through llama-cpp-python: the real model for end-to-end tests."""
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    from models.loader import load_llm
+    from agent.backends.load import load_llm
 
     return load_llm("smollm2-135m", n_ctx=4096)

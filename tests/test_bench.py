@@ -23,7 +23,7 @@ from bench.report import markdown_report
 from bench.runner import BenchConfig, run_benchmark
 from bench.scenario import Conversation, ScriptedTurn, load_scenario
 from bench.strategies import TurnResult
-from tests.fakes import ScriptedLLM, fake_tokenize
+from fakes.models import ScriptedLLM, fake_tokenize
 from tools import get_tools
 
 TINY_SET = {

@@ -15,13 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import running_app
-from tests.scripted_models import SCRIPTED_LABEL
-from tests.tool_server import ToolServer
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from fakes.app_process import CHROMIUM, chromium, running_app
+from fakes.models import SCRIPTED_LABEL
+from fakes.services import ToolServer
 
 pytestmark = [
     pytest.mark.browser,
@@ -62,7 +58,7 @@ def app(tmp_path_factory):
         env = {
             **tools.env(),
             "MODEL_CATALOGUE": str(catalogue),
-            "APP_MODEL_SOURCE": "tests.scripted_models:ScriptedSource",
+            "APP_MODEL_SOURCE": "fakes.models:ScriptedSource",
             "APP_DEFAULT_MODEL": "smollm2-135m",
             "TOOLS_CACHE_DIR": str(tmp / "http-cache"),
             "HF_HUB_OFFLINE": "1",
@@ -73,12 +69,8 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")

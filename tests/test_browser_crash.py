@@ -8,8 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-from tests.app_process import running_app
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, pytestmark  # noqa: F401 - same skips and marks
+from fakes.app_process import chromium, running_app
+from tests.test_browser import pytestmark  # noqa: F401 - same skips and marks
 
 
 def worker_pids(parent: int) -> list[int]:
@@ -24,11 +24,8 @@ def worker_pids(parent: int) -> list[int]:
 
 
 def test_a_crashed_model_process_shows_an_error_on_the_page_and_in_the_log(tmp_path):
-    from playwright.sync_api import sync_playwright
-
     env = {"APP_DEFAULT_MODEL": "smollm2-135m", "HF_HUB_OFFLINE": "1", "TOOLS_CACHE_DIR": str(tmp_path / "cache")}
-    with running_app(env, tmp_path / "app.log") as app, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with running_app(env, tmp_path / "app.log") as app, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(120_000)
         page.goto(app.url)
@@ -56,4 +53,3 @@ def test_a_crashed_model_process_shows_an_error_on_the_page_and_in_the_log(tmp_p
         new_pids = worker_pids(app.process.pid)
         assert new_pids and new_pids != pids  # the model was loaded again, in a new process
         page.wait_for_function(f"document.querySelectorAll('#chatbot [data-testid=\"bot\"]').length > {before}")
-        browser.close()

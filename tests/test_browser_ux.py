@@ -18,15 +18,12 @@ from pathlib import Path
 import pytest
 
 from agent.backends.base import Usage
-from tests.app_process import running_app
-from tests.fakes import ScriptedLLM
-from tests.tool_server import ToolServer
+from fakes.app_process import CHROMIUM, chromium, running_app
+from fakes.models import ScriptedLLM
+from fakes.services import ToolServer
 from ui.gradio_app import menu_label
 from ui.model_manager import ModelLoadError, ModelOption
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 BASE, TUNED = "smollm2-fake", "smollm2-fake-funccall"  # the app knows a fine-tune by "-funccall"
 DOWNLOADED, DOWNLOADED_LABEL = "downloaded-fake", "Hub model (test fake, 6 s download)"
 # The catalogue's own labels: the layout has to fit what users see.
@@ -62,19 +59,26 @@ def fake_reply(messages, calls_tools: bool) -> str:
 
 
 class SlowFake(ScriptedLLM):
-    """Writes 4 characters every 40 ms (a story takes about 5 s) and reports P(call) on each turn's first call."""
+    """Writes 4 characters every 40 ms (a story takes about 5 s) and reports P(call) on each turn's first call.
+
+    It decides as the llama.cpp decoder does: under a call threshold (tool eagerness) it calls iff its P(call) reaches
+    the threshold; without one, as its habit says (the fine-tune calls, the base does not).
+    """
 
     def __init__(self, name: str, calls_tools: bool):
         super().__init__(name=name, chunk_chars=4)
         self.calls_tools = calls_tools
+        self.p_call = 0.97 if calls_tools else 0.02
 
     def stream(self, messages, params):
-        self.enqueue(lambda prompt: fake_reply(prompt, self.calls_tools))
+        threshold = params.call_threshold
+        calls = self.calls_tools if threshold is None else self.p_call >= threshold
+        self.enqueue(lambda prompt: fake_reply(prompt, calls))
         first_call = messages[-1].role == "user"
         for chunk in super().stream(messages, params):
             if isinstance(chunk, Usage):
                 if first_call:
-                    chunk.call_probability = 0.97 if self.calls_tools else 0.02
+                    chunk.call_probability = self.p_call
                 yield chunk
             else:
                 time.sleep(0.04)
@@ -112,12 +116,8 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -323,3 +323,29 @@ def test_compare_labels_are_whole_at_desktop_and_phone_widths(page, width):
     heights = {round(f["height"]) for f in options}
     assert max(heights) - min(heights) <= 2, f"a mode option wraps to a second line at {width} px: {options}"
     assert page.evaluate("document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
+
+
+def set_eagerness(page, value: float) -> None:
+    page.locator("#eagerness input[type='range']").fill(str(value))
+    wait_until(lambda: float(page.locator("#eagerness input[type='number']").input_value()) == value,
+               what=f"the eagerness slider showing {value}")
+
+
+def test_tool_eagerness_0_never_calls_a_tool_1_always_calls_and_reset_returns_to_the_default(page):
+    slider = page.locator("#eagerness input[type='number']")
+    assert float(slider.input_value()) == 0.5, "the base fake has no fitted threshold: the slider shows 0.5"
+    tool_cards = page.locator(TITLES, has_text="get_current_weather")
+    no_live_data = page.locator(ANSWERS, has_text="No live data")
+    set_eagerness(page, 1)
+    send(page, "What's the weather in Oslo?")
+    wait_idle(page, 1)
+    assert tool_cards.count() == 1, "eagerness 1: even the base model, which never calls by itself, calls the tool"
+    assert no_live_data.count() == 0
+    assert page.locator(ANSWERS).last.inner_text().startswith("From the tool")
+    set_eagerness(page, 0)
+    send(page, "What's the weather in Oslo?")
+    wait_idle(page, 2)
+    assert tool_cards.count() == 1, "eagerness 0: no tool call"
+    assert no_live_data.count() == 1, "an answer without a call in weather mode is marked"
+    page.locator("#eagerness-reset").click()
+    wait_until(lambda: float(slider.input_value()) == 0.5, what="the reset returning the slider to 0.5")

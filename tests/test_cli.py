@@ -5,7 +5,7 @@ import json
 import pytest
 
 from agent import __main__ as cli
-from tests.fakes import ScriptedLLM
+from fakes.models import ScriptedLLM
 
 
 def test_list_models_prints_every_catalogue_name(capsys):

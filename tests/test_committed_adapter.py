@@ -17,7 +17,7 @@ pytestmark = pytest.mark.model
 def tuned_llm():
     pytest.importorskip("llama_cpp")
     assert is_available("smollm2-135m-funccall"), "models/adapters/smollm2-135m-funccall.gguf must be committed"
-    from models.loader import load_llm
+    from agent.backends.load import load_llm
 
     return load_llm("smollm2-135m-funccall", n_ctx=4096)
 

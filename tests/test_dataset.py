@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,11 +14,13 @@ import pytest
 
 from agent import Agent
 from agent.format import parse_tool_calls, validate_call
+from agent.messages import Message
 from agent.prompts import MODES
-from tests.fakes import ScriptedLLM
+from fakes.models import ScriptedLLM
+from stage_cli import SettingsParser, parse_config
 from tools import get_tools
 from training import dataset as D
-from training.cli import config_parser, parse_config
+from training.dataset_variety import date_pools, noisy, protected_words
 
 SIZE = 900  # train 900, validation 90, test 120: every category in every split, built in about a second
 
@@ -117,6 +120,88 @@ def test_every_category_appears_in_every_split(built):
         assert set(Counter(s["category"] for s in files[split])) == set(D.CATEGORY_SHARES)
 
 
+def test_restraint_reaches_every_tool_mode_and_the_hard_negatives(built):
+    _, files, _ = built
+    train = files["train"]
+    assert {s["mode"] for s in train if s["category"] == "missing_info"} >= {"weather", "wiki", "all"}
+    assert {s["mode"] for s in train if s["category"] == "no_tool"} == set(MODES)
+    groups = {t.rsplit(".", 1)[0] for s in train if s["category"] == "no_tool" for t in s["templates"]}
+    assert {"gen.translate", "gen.arith", "qa.mentions_weather", "qa.mentions_name", "qa.chitchat",
+            "qa.writing"} <= groups
+    thanks = [s for s in train if any(t.startswith("fu.thanks") for t in s["templates"])]
+    assert thanks and any(any(m["role"] == "ipython" for m in s["messages"]) for s in thanks)  # thanks after an answer
+
+
+def test_every_tool_mode_holds_back_in_about_a_third_of_its_training_samples(built):
+    _, files, stats = built
+    by_mode = stats["splits"]["train"]["no_tool_share_by_mode"]
+    assert set(by_mode) == set(MODES) and by_mode["chat"] == 1.0
+    for mode in ("weather", "wiki", "all"):
+        samples = [s for s in files["train"] if s["mode"] == mode]
+        share = sum(s["category"] in ("no_tool", "missing_info") for s in samples) / len(samples)
+        assert by_mode[mode] == round(share, 3) and 0.3 <= share <= 0.45, (mode, share)
+
+
+def test_the_answer_after_a_tool_result_is_the_largest_tool_category():
+    tool_shares = {k: v for k, v in D.CATEGORY_SHARES.items() if k not in ("no_tool", "missing_info")}
+    assert max(tool_shares, key=tool_shares.get) == "answer"
+
+
+# ------------------------------------------------------------------------------------ dates and surface noise
+
+def test_each_split_draws_its_dates_from_eight_of_its_own_spread_over_the_seasons(built):
+    _, files, stats = built
+    pools = date_pools(0, D.SPLITS)
+    for split in D.SPLITS:
+        assert len(set(pools[split])) == 8
+        assert {(d.month % 12) // 3 for d in pools[split]} == {0, 1, 2, 3}  # winter, spring, summer, autumn
+        days = {dt.datetime.strptime(re.search(r"Today Date: (.+)", s["messages"][0]["content"]).group(1),
+                                     "%d %B %Y").date() for s in files[split]}
+        assert days <= set(pools[split])
+        prompts = {s["messages"][0]["content"] for s in files[split]}
+        assert stats["splits"][split]["distinct_system_prompts"] == len(prompts) <= 8 * len(MODES)
+    assert not set(pools["train"]) & (set(pools["validation"]) | set(pools["test"]))
+    assert not set(pools["validation"]) & set(pools["test"])
+
+
+def test_about_a_quarter_of_the_samples_carry_every_kind_of_surface_noise(built):
+    _, files, stats = built
+    numbers = stats["splits"]["train"]
+    assert 0.15 <= numbers["noisy_samples"] / numbers["samples"] <= 0.35
+    assert set(numbers["noise_kinds"]) == {"lower", "no_punct", "typo", "filler"}
+    noisy_users = [m["content"] for s in files["train"] if s["noise"] for m in s["messages"] if m["role"] == "user"]
+    assert any(text == text.lower() and text[:1].isalpha() for text in noisy_users)
+
+
+def test_in_noisy_samples_every_called_place_and_topic_is_still_in_the_users_words(built):
+    _, files, _ = built
+    spellings = {c.name: [c.name, *c.spellings] for c in D.load_cities()}
+    checked = 0
+    for sample in all_samples(files):
+        if "typo" not in sample["noise"]:
+            continue
+        said = " ".join(m["content"] for m in sample["messages"] if m["role"] == "user").casefold()
+        for call in parse_tool_calls(target(sample)):
+            value = call.arguments.get("location") or call.arguments["query"]
+            assert any(form.casefold() in said for form in spellings.get(value, [value])), (sample["id"], value)
+            checked += 1
+    assert checked > 20
+
+
+def test_a_typo_never_touches_the_called_place_a_number_or_quoted_text():
+    call = Message("assistant", '[get_weather_forecast(location="Rio de Janeiro", days=5)]')
+    protected = protected_words([call], [])
+    rng, typos = random.Random(0), 0
+    for _ in range(300):
+        text, kinds = noisy(rng, "Could you please check the weather in Rio de Janeiro for the next 5 days?",
+                            protected)
+        assert "rio de janeiro" in text.casefold() and " 5 " in text
+        typos += "typo" in kinds
+        text, kinds = noisy(rng, "Please translate 'it is raining today' into French.", set())
+        assert "'it is raining today'" in text.casefold()
+    assert typos > 30
+
+
 # ------------------------------------------------------------------------------------------------- splits
 
 def test_splits_share_no_phrasing_template_and_no_entity(built):
@@ -203,7 +288,7 @@ def test_stats_count_exactly_what_the_files_hold(built):
         calls = sum(bool(parse_tool_calls(target(s))) for s in samples)
         assert numbers["targets"] == {"call": calls, "text": len(samples) - calls}
         assert all(s["split"] == split and s["id"].startswith(split) for s in samples)
-    assert stats["sizes"] == {"train": SIZE, "validation": SIZE // 10, "test": SIZE * 2 // 15}
+    assert stats["sizes"] == {"train": SIZE, "validation": SIZE // 10, "test": SIZE // 3}
 
 
 def test_files_load_with_hugging_face_datasets(built, tmp_path):
@@ -250,7 +335,7 @@ def test_lenient_grading_fills_defaults_and_ignores_case(built):
 
 def test_a_plain_answer_that_calls_or_drops_the_numbers_is_graded_wrong(built):
     _, files, _ = built
-    chat = next(s for s in files["test"] if s["category"] == "no_tool")
+    chat = next(s for s in files["test"] if s["category"] == "no_tool" and not s["must_mention"])
     assert D.grade_reply(chat, '[search_wikipedia(query="anything")]')
     # prose that opens with a name and a parenthesis streams as prose (the agent reads `name(arg=` as a call)
     assert D.grade_reply(chat, "Confucius (551–479 BC) was a philosopher.") == []
@@ -283,13 +368,13 @@ def test_mentions_matches_numbers_as_written_or_rounded_but_not_inside_other_num
 # -------------------------------------------------------------------------------------------- the config
 
 def test_dataset_flags_are_generated_from_the_config_with_help_text(tmp_path):
-    parser = config_parser(D.DatasetConfig)
+    parser = SettingsParser([D.DatasetConfig])
     flags = {a.dest: a for a in parser._actions if a.dest != "help"}
-    assert set(flags) == {"out", "seed", "size", "validation_size", "test_size"}
+    assert set(flags) == {"out", "seed", "size", "validation_size", "test_size", "config"}
     assert all(a.help for a in flags.values())
     config = parse_config(D.DatasetConfig, ["--out", str(tmp_path), "--size", "50", "--test-size", "none"])
     assert config.out == tmp_path and config.size == 50 and config.test_size is None
-    assert config.split_sizes() == {"train": 50, "validation": 5, "test": 6}
+    assert config.split_sizes() == {"train": 50, "validation": 5, "test": 16}  # size / 3
 
 
 def test_default_output_dir_follows_the_training_output_variable(monkeypatch, tmp_path):
@@ -310,4 +395,4 @@ def test_config_parser_turns_bools_literals_and_optionals_into_flags():
     assert parsed == Example(rate=2e-4, mode="weather", packing=False, limit=7)
     with pytest.raises(SystemExit):
         parse_config(Example, ["--mode", "chat"])
-    assert "in %" in config_parser(Example).format_help()
+    assert "in %" in SettingsParser([Example]).format_help()

@@ -9,7 +9,7 @@ import pytest
 from evaluation.__main__ import build_parser
 from evaluation.compare import main as compare_main
 from evaluation.results import main as results_main
-from tests.fakes import ScriptedLLM
+from fakes.models import ScriptedLLM
 from tests.test_eval_funccall import write_bfcl_slice, write_split
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

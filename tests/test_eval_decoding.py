@@ -15,8 +15,8 @@ from evaluation import decisions as dec
 from evaluation import decoding
 from evaluation.cases import load_generated
 from evaluation.turns import SERVER_PLACES
+from fakes.models import ScriptedLLM
 from models.catalogue import CATALOGUE_PATH, load_catalogue, set_call_threshold
-from tests.fakes import ScriptedLLM
 from tests.test_eval_funccall import write_bfcl_slice
 
 
@@ -108,7 +108,9 @@ def test_the_decoding_task_end_to_end_with_a_fake_model(tmp_path, tool_env, monk
     assert loaded == ["smollm2-135m-funccall"], "one model process, loaded once"
     fitted = load_catalogue(catalogue)["smollm2-135m-funccall"].call_threshold
     saved = json.loads((tmp_path / "w" / "smollm2-135m-funccall" / "validation.json").read_text())["records"]
-    assert fitted == pytest.approx(dec.fit_threshold(dec.load_records(saved))[0], rel=1e-5)
+    records = dec.load_records(saved)  # the catalogue gets the threshold fitted with asking, as the agent runs
+    asks = dec.asked_replies(records, decoding.case_index("validation", args))
+    assert fitted == pytest.approx(dec.fit_threshold(records, asks)[0], rel=1e-5)
     assert fitted in (pytest.approx(0.175), pytest.approx(0.55)), "between two of the fake's P(call) levels"
     page = out.read_text()
     for heading in ("fitted on the validation split", "generated test split", "BFCL simple", "Whole turns",

@@ -13,7 +13,7 @@ from evaluation.funccall import CaseSelection, collect_cases, evaluate
 from evaluation.funccall import main as funccall_main
 from evaluation.runner import RunSettings, first_call
 from evaluation.scoring import find_buried_call, score_reply, vote
-from tests.fakes import ScriptedLLM
+from fakes.models import ScriptedLLM
 
 
 def _fn(name, required, **properties):

@@ -185,7 +185,7 @@ def test_models_answer_prose_targets_of_a_generated_split_including_answers_from
 
 
 def test_the_judge_command_can_have_two_models_answer_the_prompts_first(tmp_path):
-    from tests.fakes import ScriptedLLM
+    from fakes.models import ScriptedLLM
 
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("\n".join(json.dumps({"id": i, "prompt": f"Tell me fact {i}."}) for i in range(2)))

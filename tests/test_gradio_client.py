@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app_process import running_app
-from tests.scripted_models import SCRIPTED
-from tests.tool_server import ToolServer
+from fakes.app_process import running_app
+from fakes.models import SCRIPTED
+from fakes.services import ToolServer
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("client-app")
     with ToolServer() as tools:
-        env = {**tools.env(), "APP_MODEL_SOURCE": "tests.scripted_models:ScriptedSource", "APP_DEFAULT_MODEL": SCRIPTED,
+        env = {**tools.env(), "APP_MODEL_SOURCE": "fakes.models:ScriptedSource", "APP_DEFAULT_MODEL": SCRIPTED,
                "APP_PRELOAD": "0", "TOOLS_CACHE_DIR": str(tmp / "http-cache"), "HF_HUB_OFFLINE": "1"}
         with running_app(env, tmp / "app.log") as running:
             yield running

@@ -1,5 +1,5 @@
 """The call grammar (agent/grammar.py): every string it allows is a valid call to the mode's tools, and it refuses
-the invalid ones. Read twice: by a small independent GBNF reader (tests/gbnf.py: random walks and a matcher, fast) and
+the invalid ones. Read twice: by a small independent GBNF reader (fakes/gbnf.py: random walks and a matcher, fast) and
 by llama.cpp's own grammar engine over the real vocabulary, token by token (marked `model`)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from agent.format import parse_tool_calls, validate_call
 from agent.grammar import call_grammar, grammar_for_tools
 from agent.prompts import MODES
-from tests.gbnf import Grammar
+from fakes.gbnf import Grammar
 from tools import get_tools
 
 # Printable ASCII, quotes and backslashes, a newline and a tab (allowed only escaped), and some non-ASCII text.

@@ -62,8 +62,8 @@ def test_no_module_constructs_a_llama_but_the_loader():
 @pytest.mark.model
 def test_on_an_amx_cpu_the_model_loads_without_extra_buffer_types_and_answers_a_long_prompt(monkeypatch):
     from agent.backends.base import GenerationParams
+    from agent.backends.load import load_llm
     from agent.messages import Message
-    from models.loader import load_llm
 
     monkeypatch.setattr(llama_loader, "cpu_flags", lambda *a: SAPPHIRE_RAPIDS)
     llm = load_llm("smollm2-135m", n_ctx=512, ram_cache_mb=0)
@@ -76,7 +76,7 @@ def test_on_an_amx_cpu_the_model_loads_without_extra_buffer_types_and_answers_a_
 @needs_llama
 @pytest.mark.model
 def test_without_amx_the_extra_buffer_types_stay_on(monkeypatch):
-    from models.loader import load_llm
+    from agent.backends.load import load_llm
 
     monkeypatch.setattr(llama_loader, "cpu_flags", lambda *a: ZEN3)
     monkeypatch.delenv("LLAMA_EXTRA_BUFTS", raising=False)

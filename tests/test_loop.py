@@ -6,9 +6,9 @@ import pytest
 
 from agent import Agent, AgentSettings
 from agent.events import AgentError, FinalAnswer, LLMCallFinished, Notice, Token, ToolCallFinished, ToolCallStarted
-from agent.loop import classify_opening
+from agent.format import classify_opening
 from agent.messages import Message
-from tests.fakes import ScriptedLLM
+from fakes.models import ScriptedLLM
 from tools.base import tool
 
 RUNS: list[dict] = []

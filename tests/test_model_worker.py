@@ -21,7 +21,7 @@ LONG = GenerationParams(max_tokens=400, temperature=0.7, seed=1, repetition_guar
 @pytest.fixture(scope="module")
 def worker():
     pytest.importorskip("llama_cpp")
-    from models.loader import start_worker
+    from agent.backends.load import start_worker
 
     w = start_worker("smollm2-135m", n_ctx=2048)
     yield w
@@ -52,7 +52,7 @@ def test_a_reader_that_stops_early_leaves_the_worker_ready_for_the_next_call(wor
 
 
 def test_a_crash_of_the_model_process_ends_the_call_with_an_error_that_names_it(caplog):
-    from models.loader import start_worker
+    from agent.backends.load import start_worker
 
     doomed = start_worker("smollm2-135m", n_ctx=1024)
     stream = doomed.stream(PROMPT, LONG)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import REPO_ROOT, free_port
+from fakes.app_process import REPO_ROOT, free_port
 
 pytestmark = [
     pytest.mark.model,
@@ -139,9 +139,9 @@ def test_the_server_honours_the_grammar_so_a_reply_that_must_not_call_does_not(a
     import math
 
     from agent.backends.base import GenerationParams
+    from agent.backends.load import prompt_renderer
     from agent.backends.openai_http import OpenAICompatibleLLM
     from agent.messages import Message
-    from models.loader import prompt_renderer
 
     llm = OpenAICompatibleLLM(adapter_server, "default", api_key="",
                               prompt_renderer=prompt_renderer("smollm2-135m-funccall"))

@@ -15,13 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import running_app
-from tests.fakes import ScriptedLLM
+from fakes.app_process import CHROMIUM, chromium, running_app
+from fakes.models import ScriptedLLM
 from ui.model_manager import ModelLoadError, ModelOption
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 MODEL = "saying"
 
 pytestmark = [
@@ -89,19 +86,15 @@ def collector():
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
     tmp = tmp_path_factory.mktemp("browser-reliability")
     env = {"APP_MODEL_SOURCE": "tests.test_reliability_browser:SayingSource", "APP_DEFAULT_MODEL": MODEL,
            "APP_PRELOAD": "1", "HF_HUB_OFFLINE": "1"}
-    with running_app(env, tmp / "app.log") as app, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with running_app(env, tmp / "app.log") as app, chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(30_000)
         page.goto(app.url)
         page.wait_for_selector("#message textarea")
         yield page
-        browser.close()
 
 
 def say(page, text: str) -> str:

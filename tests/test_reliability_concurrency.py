@@ -22,9 +22,10 @@ import pytest
 
 from agent.backends.base import Usage
 from agent.messages import Message, render_llama3
-from tests.app_process import running_app
-from tests.fakes import fake_tokenize
-from tests.tool_server import ToolServer, find_place
+from fakes.app_process import running_app
+from fakes.models import fake_tokenize
+from fakes.openmeteo import find_place
+from fakes.services import ToolServer
 from ui.model_manager import ModelLoadError, ModelOption
 
 MODEL = "per-user"

@@ -19,16 +19,14 @@ import pytest
 from agent.events import AgentError, FinalAnswer, Notice, ToolCallFinished
 from agent.loop import MAX_USER_CHARS, Agent, AgentSettings
 from agent.messages import ChatTemplate, Message
+from fakes.models import ScriptedLLM
 from models.catalogue import package_model_path
 from models.gguf import read_gguf
-from tests import tool_server as fake_apis
-from tests.fakes import ScriptedLLM
 from tests.test_ui_chat import ScriptSource
 from tools.base import tool
 from ui import chat, render
 from ui.model_manager import ModelManager
 
-tool_server, tool_env = fake_apis.tool_server, fake_apis.tool_env
 TODAY = dt.date(2026, 11, 21)
 SETTINGS = chat.agent_settings(temperature=0.0, max_new_tokens=128, max_llm_calls=2)
 

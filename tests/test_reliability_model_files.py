@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 
 from agent import __main__ as cli
-from models import loader
+from agent.backends import load
+from fakes.models import SCRIPTED, SCRIPTED_LABEL, ScriptedSource
 from models.catalogue import load_catalogue, package_model_path
 from models.gguf import read_gguf
 from tests.gguf_writer import lora_for
-from tests.scripted_models import SCRIPTED, SCRIPTED_LABEL, ScriptedSource
 from ui import chat
 from ui.model_manager import CatalogueSource, ModelManager
 
@@ -64,7 +64,7 @@ def llama_cpp_never_called(monkeypatch):
         calls.append((args, kwargs))
         raise AssertionError("llama.cpp was handed a file that should have been refused first")
 
-    monkeypatch.setattr(loader, "LlamaCppLLM", refuse)
+    monkeypatch.setattr(load, "LlamaCppLLM", refuse)
     yield calls
     assert calls == []
 

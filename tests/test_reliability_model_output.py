@@ -25,7 +25,7 @@ from agent.events import AgentError, FinalAnswer, Notice, Token, ToolCallFinishe
 from agent.format import ToolCall, validate_call
 from agent.loop import Agent, AgentSettings
 from agent.messages import Message
-from tests.fakes import ScriptedLLM
+from fakes.models import ScriptedLLM
 from tools.base import tool
 
 RUNS: list[tuple[str, dict]] = []  # every tool run, with the arguments it got

@@ -19,10 +19,9 @@ from agent import __main__ as cli
 from agent.backends.base import BackendError
 from agent.events import AgentError, FinalAnswer, event_to_dict
 from agent.loop import Agent
-from tests.app_process import running_app
-from tests.fakes import ScriptedLLM
-from tests.scripted_models import SCRIPTED
-from tests.tool_server import FORECAST_PATH, ToolServer
+from fakes.app_process import running_app
+from fakes.models import SCRIPTED, ScriptedLLM
+from fakes.services import FORECAST_PATH, ToolServer
 
 SECRETS = {
     "HF_TOKEN": "hf_FAKEtokenFORtests0123456789abcdef",
@@ -127,7 +126,7 @@ def test_the_chat_ui_never_shows_a_secret_from_a_failed_turn(secrets_in_env, ech
 def app_with_secrets(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("secret-app")
     with ToolServer() as tools:
-        env = {**tools.env(), **SECRETS, "APP_MODEL_SOURCE": "tests.scripted_models:ScriptedSource",
+        env = {**tools.env(), **SECRETS, "APP_MODEL_SOURCE": "fakes.models:ScriptedSource",
                "APP_DEFAULT_MODEL": SCRIPTED, "APP_PRELOAD": "0", "TOOLS_CACHE_DIR": str(tmp / "http-cache"),
                "TOOLS_TIMEOUT_S": "1", "HF_HUB_OFFLINE": "1"}
         with running_app(env, tmp / "app.log") as running:

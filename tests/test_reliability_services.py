@@ -1,6 +1,6 @@
 """Reliability: the weather and Wikipedia services misbehaving on purpose, through the whole agent turn.
 
-The local tool server (tests/tool_server.py) times out, refuses, rate-limits, fails with 500s, sends truncated JSON,
+The local tool server (fakes/services.py) times out, refuses, rate-limits, fails with 500s, sends truncated JSON,
 HTML instead of JSON, FlatBuffers garbage, a 1 MB page and a 5 MB one; the hosts are also pointed at a closed port and
 at a name under `.invalid` (RFC 6761: never resolves). For each fault: bounded retries, a clear tool error the model
 answers from, the next turn of the same chat works, and no thread is left behind.
@@ -20,13 +20,11 @@ import pytest
 
 from agent.events import FinalAnswer, ToolCallFinished
 from agent.loop import Agent
-from tests import tool_server as fake_apis
-from tests.fakes import ScriptedLLM
-from tests.tool_server import FORECAST_PATH, GEOCODING_PATH, WIKI_PATH
+from fakes.models import ScriptedLLM
+from fakes.services import FORECAST_PATH, GEOCODING_PATH, WIKI_PATH
 from ui import chat
 from ui.model_manager import ModelManager
 
-tool_server, tool_env = fake_apis.tool_server, fake_apis.tool_env
 TODAY = dt.date(2026, 11, 21)
 WEATHER_CALL = '[get_current_weather(location="Oslo")]'
 FORECAST_CALL = '[get_weather_forecast(location="Oslo", days=2)]'

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests import tool_server as fake_apis
-from tests.tool_server import FORECAST_PATH, GEOCODING_PATH, NOW, find_place, forecast_flatbuffers, to_fahrenheit
+from fakes.app_process import free_port
+from fakes.openmeteo import NOW, find_place, forecast_flatbuffers, to_fahrenheit
+from fakes.services import FORECAST_PATH, GEOCODING_PATH
 from tools.config import DEFAULT_FORECAST_URL, DEFAULT_GEOCODING_URL, DEFAULT_WIKIPEDIA_API_URL, ToolsConfig
 from tools.weather import WMO_CODES, get_current_weather, get_weather_forecast
 
 REPO = Path(__file__).resolve().parents[1]
-
-# The local server's pytest fixtures, made visible to this module (an import would read as unused to linters).
-tool_server, tool_env = fake_apis.tool_server, fake_apis.tool_env
 
 
 def assert_error(result: dict, *phrases: str) -> str:
@@ -38,12 +35,6 @@ def assert_error(result: dict, *phrases: str) -> str:
         assert phrase in message, message
     json.dumps(result)
     return message
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------------ success paths
@@ -338,7 +329,7 @@ def test_the_servers_flatbuffers_decode_with_the_unmodified_openmeteo_client(too
 
 def test_the_server_runs_standalone_prints_its_exports_and_takes_faults_over_http():
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.tool_server", "--port", str(port)], cwd=REPO,
+    process = subprocess.Popen([sys.executable, "-m", "fakes.services", "--port", str(port)], cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         exports = dict(process.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(3))

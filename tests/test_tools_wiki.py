@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 
 import pytest
 
-from tests import tool_server as fake_apis
-from tests.tool_server import WIKI_PATH, find_article
+from fakes.app_process import free_port
+from fakes.services import WIKI_PATH
+from fakes.wikipedia import find_article
 from tools.config import DEFAULT_USER_AGENT
 from tools.wiki import search_wikipedia, truncate_text
-
-# The local server's pytest fixtures, made visible to this module (an import would read as unused to linters).
-tool_server, tool_env = fake_apis.tool_server, fake_apis.tool_env
 
 
 def assert_error(result: dict, *phrases: str) -> str:
@@ -30,12 +27,6 @@ def assert_error(result: dict, *phrases: str) -> str:
         assert phrase in message, message
     json.dumps(result)
     return message
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------------ success paths

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from agent.messages import ChatTemplate, Message, render_llama3
-from training.config import ExportConfig, FinetuneConfig, Section, parse_sections
+from stage_cli import Section, parse_sections
+from training.config import ExportConfig, FinetuneConfig
 from training.finetune import ChatRenderer, DatasetError, read_samples
 
 SYSTEM = "You are a weather assistant. Call get_current_weather(city: str) for current weather. Today Date: 3 May 2026."

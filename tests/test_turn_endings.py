@@ -16,7 +16,7 @@ from agent.backends.base import GenerationParams, Usage
 from agent.endings import eagerness_from_threshold, threshold_from_eagerness, value_given
 from agent.events import AgentError, FinalAnswer, Token, ToolCallFinished
 from agent.messages import Message
-from tests.fakes import ScriptedLLM
+from fakes.models import ScriptedLLM
 
 TODAY = dt.date(2026, 11, 21)
 OSLO = '[get_current_weather(location="Oslo")]'

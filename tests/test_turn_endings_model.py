@@ -13,14 +13,14 @@ from models.catalogue import is_available
 
 pytestmark = pytest.mark.model
 
-OSLO_TEMPERATURE = "-3.2"  # tests/tool_server.py: Oslo's current temperature
+OSLO_TEMPERATURE = "-3.2"  # fakes/openmeteo.py: Oslo's current temperature
 
 
 @pytest.fixture(scope="module")
 def tuned_llm():
     pytest.importorskip("llama_cpp")
     assert is_available("smollm2-135m-funccall"), "models/adapters/smollm2-135m-funccall.gguf must be committed"
-    from models.loader import load_llm
+    from agent.backends.load import load_llm
 
     return load_llm("smollm2-135m-funccall", n_ctx=4096)
 

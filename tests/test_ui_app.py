@@ -6,7 +6,7 @@ import sys
 import pytest
 
 import app
-from tests.scripted_models import ScriptedSource
+from fakes.models import ScriptedSource
 from tests.test_ui_model_manager import FakeSource
 from ui.config import AppConfig, parse_config
 from ui.model_manager import CatalogueSource, ModelManager
@@ -32,9 +32,9 @@ def test_a_bad_setting_in_the_environment_names_the_variable():
 
 def test_the_model_source_is_the_catalogue_unless_another_is_named():
     assert isinstance(app.make_source(AppConfig()), CatalogueSource)
-    assert isinstance(app.make_source(AppConfig(model_source="tests.scripted_models:ScriptedSource")), ScriptedSource)
+    assert isinstance(app.make_source(AppConfig(model_source="fakes.models:ScriptedSource")), ScriptedSource)
     with pytest.raises(SystemExit, match="module:attribute"):
-        app.make_source(AppConfig(model_source="tests.scripted_models"))
+        app.make_source(AppConfig(model_source="fakes.models"))
 
 
 def test_the_layout_has_chat_and_compare_tabs_settings_and_a_named_chat_endpoint():

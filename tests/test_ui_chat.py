@@ -8,9 +8,8 @@ import pytest
 
 from agent.backends.base import Usage
 from agent.messages import Message
-from tests.fakes import ScriptedLLM
+from fakes.models import ScriptedLLM
 from tests.test_ui_model_manager import FakeSource
-from tests.tool_server import tool_env, tool_server  # noqa: F401  (fixtures)
 from ui import chat
 from ui.compare import compare_turn
 from ui.model_manager import ModelManager, ModelOption

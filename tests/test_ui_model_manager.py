@@ -5,8 +5,8 @@ import time
 
 import pytest
 
+from fakes.models import ScriptedLLM
 from models.catalogue import load_catalogue
-from tests.fakes import ScriptedLLM
 from ui.model_manager import CatalogueSource, ModelLoadError, ModelManager, ModelOption
 
 

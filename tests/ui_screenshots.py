@@ -17,12 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.app_process import running_app
-from tests.tool_server import ToolServer
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from fakes.app_process import chromium, running_app
+from fakes.services import ToolServer
 
 
 def wait_for(condition, timeout_s: float, what: str) -> None:
@@ -99,15 +95,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not args.out and not args.readme:
         parser.error("give --out, --readme or both")
-    from playwright.sync_api import sync_playwright
-
     runs = []
     if args.out:
         runs.append(({"APP_MODEL_SOURCE": "tests.test_browser_ux:UxSource"}, "fakes"))
     if args.readme:
         runs.append(({"APP_DEFAULT_MODEL": args.model}, "readme"))
-    with tempfile.TemporaryDirectory() as tmp, ToolServer() as tools, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with tempfile.TemporaryDirectory() as tmp, ToolServer() as tools, chromium() as browser:
         for env, kind in runs:
             env = {**tools.env(), **env, "TOOLS_CACHE_DIR": f"{tmp}/http-cache", "HF_HUB_OFFLINE": "1"}
             with running_app(env, Path(tmp) / f"{kind}.log") as app:
@@ -124,7 +117,6 @@ def main(argv=None) -> None:
                     args.readme.parent.mkdir(parents=True, exist_ok=True)
                     print(readme(page, args.readme, args.prompt, args.timeout))
                 page.close()
-        browser.close()
 
 
 if __name__ == "__main__":

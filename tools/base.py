@@ -152,6 +152,30 @@ def tool(func: Callable[..., Any] | None = None, *, name: str | None = None):
     return wrap(func) if func is not None else wrap
 
 
+class ToolError(Exception):
+    """A failure worth telling the user about: one sentence, plus context such as the HTTP status. A tool catches it
+    and returns `as_result()`: failures are values the model reads, never tracebacks."""
+
+    def __init__(self, message: str, **context: Any):
+        super().__init__(message)
+        self.context = context
+
+    def as_result(self) -> dict[str, Any]:
+        return {"error": str(self), **self.context}
+
+    @classmethod
+    def for_status(cls, service: str, status: int, reason: str = "", retry_after_s: int | None = None) -> ToolError:
+        """The error for an HTTP status >= 400 from `service` (`reason`: the server's own explanation, if any)."""
+        if status == 429:
+            later = f"try again in {retry_after_s} s" if retry_after_s is not None else "try again in a minute"
+            return cls(f"{service} is rate-limiting requests (HTTP 429); {later}.", status=429,
+                       retry_after_s=retry_after_s)
+        reason = f": {reason[:200]}" if reason else ""
+        if status >= 500:
+            return cls(f"{service} had an internal error (HTTP {status}){reason}.", status=status)
+        return cls(f"{service} rejected the request (HTTP {status}){reason}.", status=status)
+
+
 MAX_ECHO_CHARS = 200
 
 

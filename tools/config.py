@@ -2,7 +2,7 @@
 
 Nothing is read at import time, so a test (or the app) can point the tools at a local server by setting
 `OPEN_METEO_FORECAST_URL`, `OPEN_METEO_GEOCODING_URL` and `WIKIPEDIA_API_URL` before a call
-(`python -m tests.tool_server` prints those exports). Also here: the per-call `Deadline`, the HTTP session both tools
+(`python -m fakes.services` prints those exports). Also here: the per-call `Deadline`, the HTTP session both tools
 share (retry-requests retries, optional requests-cache cache), and one place that turns a failed request into a
 sentence a model can read.
 
@@ -12,14 +12,16 @@ Show the settings in effect:
 
 from __future__ import annotations
 
-import math
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from env_settings import EnvSettings, SettingsError
 
 DEFAULT_FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
 DEFAULT_GEOCODING_URL = "https://geocoding-api.open-meteo.com/v1/search"
@@ -27,89 +29,65 @@ DEFAULT_WIKIPEDIA_API_URL = "https://en.wikipedia.org/w/api.php"
 DEFAULT_USER_AGENT = "toolcall-agent/0.1 (an open tool-calling chat agent for small models; python-requests)"
 
 
-class ToolConfigError(ValueError):
+class ToolConfigError(SettingsError):
     """An environment variable holds a value the tools cannot use."""
 
 
-def _default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "toolcall-agent" / "http"
+class ToolsConfig(EnvSettings):
+    """Settings of the live tools, each read from the environment variable its alias names (pydantic-settings)."""
 
+    model_config = SettingsConfigDict(frozen=True)
 
-@dataclass(frozen=True)
-class ToolsConfig:
-    """Settings of the live tools. Each field is read from the environment variable named in its metadata."""
-
-    forecast_url: str = field(default=DEFAULT_FORECAST_URL, metadata={
-        "env": "OPEN_METEO_FORECAST_URL", "help": "Full URL of the Open-Meteo forecast endpoint."})
-    geocoding_url: str = field(default=DEFAULT_GEOCODING_URL, metadata={
-        "env": "OPEN_METEO_GEOCODING_URL", "help": "Full URL of the Open-Meteo geocoding (place search) endpoint."})
-    wikipedia_api_url: str = field(default=DEFAULT_WIKIPEDIA_API_URL, metadata={
-        "env": "WIKIPEDIA_API_URL", "help": "Full URL of the MediaWiki action API (.../w/api.php)."})
-    timeout_s: float = field(default=10.0, metadata={
-        "env": "TOOLS_TIMEOUT_S", "help": "Time budget of one tool call in seconds, shared by all its requests."})
-    retries: int = field(default=2, metadata={
-        "env": "TOOLS_RETRIES", "help": "Retries after a refused connection or an HTTP 500/502/503/504 answer."})
-    retry_backoff_s: float = field(default=0.2, metadata={
-        "env": "TOOLS_RETRY_BACKOFF_S", "help": "Backoff factor between retries (urllib3: factor * 2**(n-1) s)."})
-    cache_dir: Path = field(default_factory=_default_cache_dir, metadata={
-        "env": "TOOLS_CACHE_DIR",
-        "help": "Directory of the HTTP cache (SQLite). Default: $XDG_CACHE_HOME (or ~/.cache)/toolcall-agent/http."})
-    cache_ttl_s: float = field(default=900.0, metadata={
-        "env": "TOOLS_CACHE_TTL_S", "help": "Seconds a weather answer is reused (Open-Meteo updates every 15 min); "
-                                            "0 turns the cache off."})
-    wiki_summary_chars: int = field(default=1500, metadata={
-        "env": "WIKIPEDIA_SUMMARY_CHARS", "help": "Longest article summary handed to the model, in characters."})
-    user_agent: str = field(default=DEFAULT_USER_AGENT, metadata={
-        "env": "TOOLS_USER_AGENT", "help": "User-Agent header (Wikimedia asks clients to identify themselves)."})
+    forecast_url: str = Field(DEFAULT_FORECAST_URL, validation_alias="OPEN_METEO_FORECAST_URL",
+                              description="Full URL of the Open-Meteo forecast endpoint.")
+    geocoding_url: str = Field(DEFAULT_GEOCODING_URL, validation_alias="OPEN_METEO_GEOCODING_URL",
+                               description="Full URL of the Open-Meteo geocoding (place search) endpoint.")
+    wikipedia_api_url: str = Field(DEFAULT_WIKIPEDIA_API_URL, validation_alias="WIKIPEDIA_API_URL",
+                                   description="Full URL of the MediaWiki action API (.../w/api.php).")
+    timeout_s: float = Field(10.0, ge=0.05, le=600, allow_inf_nan=False, validation_alias="TOOLS_TIMEOUT_S",
+                             description="Time budget of one tool call in seconds, shared by all its requests.")
+    retries: int = Field(2, ge=0, le=10, validation_alias="TOOLS_RETRIES",
+                         description="Retries after a refused connection or an HTTP 500/502/503/504 answer.")
+    retry_backoff_s: float = Field(0.2, ge=0, le=10, allow_inf_nan=False, validation_alias="TOOLS_RETRY_BACKOFF_S",
+                                   description="Backoff factor between retries (urllib3: factor * 2**(n-1) s).")
+    # Read only to place the default cache directory; not a setting of its own.
+    xdg_cache_home: Path | None = Field(None, validation_alias="XDG_CACHE_HOME", exclude=True,
+                                        description="Base of the default cache directory (default: ~/.cache).")
+    cache_dir: Path = Field(default_factory=lambda data: _default_cache_dir(data["xdg_cache_home"]),
+                            validation_alias="TOOLS_CACHE_DIR",
+                            description="Directory of the HTTP cache (SQLite). Default: $XDG_CACHE_HOME (or "
+                                        "~/.cache)/toolcall-agent/http.")
+    cache_ttl_s: float = Field(900.0, ge=0, le=7 * 86400, allow_inf_nan=False, validation_alias="TOOLS_CACHE_TTL_S",
+                               description="Seconds a weather answer is reused (Open-Meteo updates every 15 min); 0 "
+                                           "turns the cache off.")
+    wiki_summary_chars: int = Field(1500, ge=100, le=20_000, validation_alias="WIKIPEDIA_SUMMARY_CHARS",
+                                    description="Longest article summary handed to the model, in characters.")
+    user_agent: str = Field(DEFAULT_USER_AGENT, validation_alias="TOOLS_USER_AGENT",
+                            description="User-Agent header (Wikimedia asks clients to identify themselves).")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ToolsConfig:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs) -> ToolsConfig:
         """The settings in effect now; raises `ToolConfigError` naming the variable when a value is unusable."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {"cache_dir": _default_cache_dir(environ)}
-        for f in fields(cls):
-            raw = environ.get(f.metadata["env"], "").strip()
-            if raw:
-                values[f.name] = _parse(f.metadata["env"], f.type, raw)
-        return cls(**values)
+        try:
+            return super().from_env(environ, **kwargs)
+        except SettingsError as exc:
+            raise ToolConfigError(str(exc)) from None
 
-    def __post_init__(self) -> None:
-        for name in ("forecast_url", "geocoding_url", "wikipedia_api_url"):
-            if not re.match(r"^https?://[^/\s]+", getattr(self, name)):
-                raise ToolConfigError(f"{_env_of(name)} must be an http(s) URL, got {getattr(self, name)!r}")
-        _check_range("timeout_s", self.timeout_s, 0.05, 600)
-        _check_range("retries", self.retries, 0, 10)
-        _check_range("retry_backoff_s", self.retry_backoff_s, 0, 10)
-        _check_range("cache_ttl_s", self.cache_ttl_s, 0, 7 * 86400)
-        _check_range("wiki_summary_chars", self.wiki_summary_chars, 100, 20_000)
+    @field_validator("forecast_url", "geocoding_url", "wikipedia_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value
 
-
-def _env_of(name: str) -> str:
-    return next(f.metadata["env"] for f in fields(ToolsConfig) if f.name == name)
+    @field_validator("cache_dir")
+    @classmethod
+    def _expand_user(cls, value: Path) -> Path:
+        return value.expanduser()
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if not (low <= value <= high):
-        raise ToolConfigError(f"{_env_of(name)} must be between {low:g} and {high:g}, got {value!r}")
-
-
-def _parse(env: str, type_name: str, raw: str) -> Any:
-    try:
-        if type_name == "float":
-            value = float(raw)
-            if not math.isfinite(value):
-                raise ValueError
-            return value
-        if type_name == "int":
-            return int(raw)
-        if type_name == "Path":
-            return Path(raw).expanduser()
-        return raw
-    except ValueError:
-        kind = {"float": "a number", "int": "a whole number"}.get(type_name, "valid")
-        raise ToolConfigError(f"{env} must be {kind}, got {raw!r}") from None
+def _default_cache_dir(xdg_cache_home: Path | None) -> Path:
+    return (xdg_cache_home or Path.home() / ".cache") / "toolcall-agent" / "http"
 
 
 class DeadlineExceeded(TimeoutError):
@@ -269,8 +247,9 @@ def retry_after_seconds(headers: Mapping[str, str]) -> int | None:
 
 def main() -> None:
     config = ToolsConfig.from_env()
-    for f in fields(ToolsConfig):
-        print(f"{f.metadata['env']}={getattr(config, f.name)}    # {f.metadata['help']}")
+    for name, info in ToolsConfig.model_fields.items():
+        if not info.exclude:
+            print(f"{ToolsConfig.variable(name)}={getattr(config, name)}    # {info.description}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ the `openmeteo-requests` client, over a requests session with `requests-cache` c
 the client's README recommends. (The client is built on niquests now, but it only calls `session.get(...)` and reads
 `.status_code`, `.json()`, `.content` from the answer, so a requests-cache session plugs in unchanged.)
 
+This module does the I/O and reads the FlatBuffers answer into plain numbers; `tools/weather_results.py` turns those
+into the result dict (and writes the error values), the same functions the training dataset uses.
+
 Every failure is a value, `{"error": "<one sentence>", ...context}`: the model reads it and tells the user; nothing
 raises out of a tool. Endpoints and timeouts come from the environment at call time (see `tools/config.py`).
 
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -32,43 +34,31 @@ from tools.config import (
     is_transport_failure,
     retry_after_seconds,
 )
+from tools.weather_results import (  # noqa: F401  (WMO_CODES, MAX_FORECAST_DAYS: part of this module's interface)
+    FORECAST,
+    GEOCODING,
+    MAX_FORECAST_DAYS,
+    WMO_CODES,
+    CurrentValues,
+    DayValues,
+    WeatherError,
+    check_days,
+    check_location,
+    check_unit,
+    current_result,
+    forecast_result,
+    http_status_error,
+    place_fields,
+    place_label,
+    place_not_found,
+)
 
 logger = logging.getLogger(__name__)
-
-MAX_LOCATION_CHARS = 200
-MAX_FORECAST_DAYS = 16
-GEOCODING = "Open-Meteo's place search"
-FORECAST = "Open-Meteo's weather service"
-
-# WMO weather interpretation codes, as documented by Open-Meteo ("weather_code").
-WMO_CODES: dict[int, str] = {
-    0: "clear sky", 1: "mainly clear", 2: "partly cloudy", 3: "overcast",
-    45: "fog", 48: "depositing rime fog",
-    51: "light drizzle", 53: "moderate drizzle", 55: "dense drizzle",
-    56: "light freezing drizzle", 57: "dense freezing drizzle",
-    61: "slight rain", 63: "moderate rain", 65: "heavy rain",
-    66: "light freezing rain", 67: "heavy freezing rain",
-    71: "slight snowfall", 73: "moderate snowfall", 75: "heavy snowfall", 77: "snow grains",
-    80: "slight rain showers", 81: "moderate rain showers", 82: "violent rain showers",
-    85: "slight snow showers", 86: "heavy snow showers",
-    95: "thunderstorm", 96: "thunderstorm with slight hail", 99: "thunderstorm with heavy hail",
-}
 
 CURRENT_VARIABLES = ("temperature_2m", "apparent_temperature", "relative_humidity_2m", "precipitation",
                      "weather_code", "wind_speed_10m", "wind_direction_10m")
 DAILY_VARIABLES = ("weather_code", "temperature_2m_max", "temperature_2m_min", "precipitation_sum",
                    "precipitation_probability_max", "wind_speed_10m_max")
-
-
-class WeatherError(Exception):
-    """A failure worth telling the user about; `as_result()` is what the tool returns."""
-
-    def __init__(self, message: str, **context: Any):
-        super().__init__(message)
-        self.context = context
-
-    def as_result(self) -> dict[str, Any]:
-        return {"error": str(self), **self.context}
 
 
 @dataclass(frozen=True)
@@ -82,8 +72,7 @@ class Place:
 
     @property
     def label(self) -> str:
-        parts = [self.name] + [p for p in (self.region, self.country) if p and p != self.name]
-        return ", ".join(parts)
+        return place_label(self.name, self.region, self.country)
 
 
 # ----------------------------------------------------------------------------------------------------- the tools
@@ -98,7 +87,7 @@ def get_current_weather(location: str, unit: Literal["celsius", "fahrenheit"] = 
         unit: The temperature unit.
     """
     def work() -> dict[str, Any]:
-        place_name, temperature_unit = _check_location(location), _check_unit(unit)
+        place_name, temperature_unit = check_location(location), check_unit(unit)
         return _ask(place_name, {"current": ",".join(CURRENT_VARIABLES), "forecast_days": 1,
                                  "temperature_unit": temperature_unit}, _current_result)
 
@@ -115,7 +104,7 @@ def get_weather_forecast(location: str, days: int = 3, unit: Literal["celsius", 
         unit: The temperature unit.
     """
     def work() -> dict[str, Any]:
-        place_name, temperature_unit, day_count = _check_location(location), _check_unit(unit), _check_days(days)
+        place_name, temperature_unit, day_count = check_location(location), check_unit(unit), check_days(days)
         return _ask(place_name, {"daily": ",".join(DAILY_VARIABLES), "forecast_days": day_count,
                                  "temperature_unit": temperature_unit},
                     lambda place, answer: _forecast_result(place, answer, day_count))
@@ -154,37 +143,6 @@ def _import_clients() -> None:
     import retry_requests  # noqa: F401
 
 
-# --------------------------------------------------------------------------------------------- argument checks
-
-def _check_location(location: Any) -> str:
-    if not isinstance(location, str):
-        raise WeatherError(f"location must be a place name (text), got {type(location).__name__}.")
-    location = " ".join(location.split())
-    if not location:
-        raise WeatherError("location is empty: give a city or town name, e.g. \"Oslo\".")
-    if len(location) > MAX_LOCATION_CHARS:
-        raise WeatherError(f"location is {len(location)} characters long; a place name has at most "
-                           f"{MAX_LOCATION_CHARS}.")
-    return location
-
-
-def _check_unit(unit: Any) -> str:
-    if isinstance(unit, str) and unit.strip().lower() in ("celsius", "fahrenheit"):
-        return unit.strip().lower()
-    raise WeatherError(f"unit must be \"celsius\" or \"fahrenheit\", got {unit!r}.")
-
-
-def _check_days(days: Any) -> int:
-    if isinstance(days, float) and days.is_integer():
-        days = int(days)
-    if isinstance(days, bool) or not isinstance(days, int):
-        raise WeatherError(f"days must be a whole number from 1 to {MAX_FORECAST_DAYS}, got {days!r}.")
-    if not 1 <= days <= MAX_FORECAST_DAYS:
-        raise WeatherError(f"days must be from 1 to {MAX_FORECAST_DAYS} (Open-Meteo forecasts at most "
-                           f"{MAX_FORECAST_DAYS} days ahead), got {days}.")
-    return days
-
-
 # ------------------------------------------------------------------------------------------------------ HTTP
 
 def _cacheable(response) -> bool:
@@ -217,23 +175,15 @@ def _framing_problem(data: bytes) -> str | None:
 
 
 def _http_error(response, service: str) -> WeatherError:
-    """The error for an HTTP status >= 400."""
-    status = response.status_code
-    if status == 429:
-        wait = retry_after_seconds(response.headers)
-        later = f"try again in {wait} s" if wait is not None else "try again in a minute"
-        return WeatherError(f"{service} is rate-limiting requests (HTTP 429); {later}.", status=429,
-                            retry_after_s=wait)
+    """The error for an HTTP status >= 400, with Open-Meteo's reason when the body gives one."""
     reason = ""
     try:
         body = response.json()
         if isinstance(body, dict) and isinstance(body.get("reason"), str):
-            reason = f": {body['reason'][:200]}"
+            reason = body["reason"]
     except ValueError:
         pass
-    if status >= 500:
-        return WeatherError(f"{service} had an internal error (HTTP {status}){reason}.", status=status)
-    return WeatherError(f"{service} rejected the request (HTTP {status}){reason}.", status=status)
+    return http_status_error(service, response.status_code, reason, retry_after_seconds(response.headers))
 
 
 def _geocode(http, location: str, config: ToolsConfig, deadline: Deadline) -> Place:
@@ -257,7 +207,7 @@ def _geocode(http, location: str, config: ToolsConfig, deadline: Deadline) -> Pl
         raise WeatherError(f"{GEOCODING} sent an answer that is not valid JSON.") from None
     results = body.get("results") if isinstance(body, dict) else None
     if not results:
-        raise WeatherError(f"No place called \"{location}\" was found. Check the spelling, or name a nearby city.")
+        raise place_not_found(location)
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
         raise WeatherError(f"{GEOCODING} sent results in an unexpected shape.")
     chosen, note = results[0], ""
@@ -312,34 +262,10 @@ def _forecast(http, config: ToolsConfig, deadline: Deadline, place: Place, param
 
 # -------------------------------------------------------------------------------------------------- decoding
 
-_UNIT_SYMBOLS = {"celsius": "°C", "fahrenheit": "°F", "kilometres_per_hour": "km/h", "miles_per_hour": "mph",
-                 "metre_per_second": "m/s", "knots": "kn", "millimetre": "mm", "inch": "in", "percentage": "%"}
-
-
-def _unit_symbol(code: int) -> str:
+def _unit_name(code: int) -> str:
     from openmeteo_sdk.Unit import Unit
 
-    name = next((k for k, v in vars(Unit).items() if v == code and not k.startswith("_")), "")
-    return _UNIT_SYMBOLS.get(name, name or "?")
-
-
-def _number(value: float, digits: int = 1) -> float | int | None:
-    """Rounded for the model (whole numbers as int); NaN (Open-Meteo's "no data") becomes None."""
-    if not math.isfinite(value):
-        return None
-    return round(float(value), digits) if digits else int(round(value))
-
-
-def _conditions(code: float) -> str:
-    if not math.isfinite(code):
-        return "unknown"
-    return WMO_CODES.get(int(code), f"unknown weather code {int(code)}")
-
-
-def _compass(degrees: float) -> str | None:
-    if not math.isfinite(degrees):
-        return None
-    return ("N", "NE", "E", "SE", "S", "SW", "W", "NW")[int((degrees % 360) / 45 + 0.5) % 8]
+    return next((k for k, v in vars(Unit).items() if v == code and not k.startswith("_")), "")
 
 
 def _variables(section) -> dict[tuple[int, int], Any]:
@@ -361,17 +287,16 @@ def _need(found: dict, variable: int, aggregation: int, what: str):
     return item
 
 
-def _check_plausible(label: str, value: float | None, low: float, high: float) -> None:
-    if value is not None and not low <= value <= high:
-        raise WeatherError(f"{FORECAST} sent an implausible {label} ({value}); the data looks corrupt.")
-
-
 def _local_time(unix_seconds: int, utc_offset_seconds: int, fmt: str) -> str:
     return datetime.fromtimestamp(unix_seconds + utc_offset_seconds, tz=UTC).strftime(fmt)
 
 
 def _place_fields(place: Place) -> dict[str, str]:
-    return {"location": place.label, **({"note": place.note} if place.note else {})}
+    return place_fields(place.label, place.note)
+
+
+def _timezone(answer) -> str | None:
+    return (answer.Timezone() or b"").decode("utf-8", "replace") or None
 
 
 def _decoded(build):
@@ -385,6 +310,7 @@ def _decoded(build):
 
 
 def _current_result(place: Place, answer) -> dict[str, Any]:
+    """Read the current conditions out of the FlatBuffers answer; `weather_results.current_result` shapes them."""
     from openmeteo_sdk.Aggregation import Aggregation as A
     from openmeteo_sdk.Variable import Variable as V
 
@@ -400,29 +326,20 @@ def _current_result(place: Place, answer) -> dict[str, Any]:
         code = _need(found, V.weather_code, A.none, "conditions")
         wind = _need(found, V.wind_speed, A.none, "wind speed")
         direction = found.get((V.wind_direction, A.none))
-        result = {
-            **_place_fields(place),
-            "time": _local_time(current.Time(), answer.UtcOffsetSeconds(), "%Y-%m-%dT%H:%M"),
-            "timezone": (answer.Timezone() or b"").decode("utf-8", "replace") or None,
-            "conditions": _conditions(code.Value()),
-            "temperature": _number(temperature.Value()),
-            "apparent_temperature": _number(apparent.Value()),
-            "relative_humidity": _number(humidity.Value(), 0),
-            "wind_speed": _number(wind.Value()),
-            "wind_direction": _compass(direction.Value()) if direction is not None else None,
-            "precipitation": _number(precipitation.Value()),
-            "units": {"temperature": _unit_symbol(temperature.Unit()), "relative_humidity": "%",
-                      "wind_speed": _unit_symbol(wind.Unit()), "precipitation": _unit_symbol(precipitation.Unit())},
-        }
-        _check_plausible("temperature", result["temperature"], -130, 160)
-        _check_plausible("humidity", result["relative_humidity"], 0, 100)
-        _check_plausible("wind speed", result["wind_speed"], 0, 500)
-        return result
+        values = CurrentValues(
+            time=_local_time(current.Time(), answer.UtcOffsetSeconds(), "%Y-%m-%dT%H:%M"), timezone=_timezone(answer),
+            weather_code=code.Value(), temperature=temperature.Value(), apparent_temperature=apparent.Value(),
+            relative_humidity=humidity.Value(), wind_speed=wind.Value(),
+            wind_direction=direction.Value() if direction is not None else None, precipitation=precipitation.Value())
+        units = {"temperature": _unit_name(temperature.Unit()), "wind_speed": _unit_name(wind.Unit()),
+                 "precipitation": _unit_name(precipitation.Unit())}
+        return current_result(_place_fields(place), values, units)
 
     return _decoded(build)
 
 
 def _forecast_result(place: Place, answer, days: int) -> dict[str, Any]:
+    """Read the daily forecast out of the FlatBuffers answer; `weather_results.forecast_result` shapes it."""
     from openmeteo_sdk.Aggregation import Aggregation as A
     from openmeteo_sdk.Variable import Variable as V
 
@@ -432,7 +349,7 @@ def _forecast_result(place: Place, answer, days: int) -> dict[str, Any]:
             raise WeatherError(f"{FORECAST} sent an answer without a daily forecast.")
         found = _variables(daily)
         columns = {
-            "conditions": _need(found, V.weather_code, A.none, "conditions"),
+            "weather_code": _need(found, V.weather_code, A.none, "conditions"),
             "temperature_min": _need(found, V.temperature, A.minimum, "minimum temperatures"),
             "temperature_max": _need(found, V.temperature, A.maximum, "maximum temperatures"),
             "precipitation_sum": _need(found, V.precipitation, A.sum, "precipitation sums"),
@@ -441,28 +358,13 @@ def _forecast_result(place: Place, answer, days: int) -> dict[str, Any]:
             "wind_speed_max": _need(found, V.wind_speed, A.maximum, "wind speeds"),
         }
         count = min([days] + [c.ValuesLength() for c in columns.values()])
-        if count == 0:
-            raise WeatherError(f"{FORECAST} sent a forecast with no days in it.")
         start, step, offset = daily.Time(), daily.Interval() or 86400, answer.UtcOffsetSeconds()
-        entries = []
-        for i in range(count):
-            entry = {"date": _local_time(start + i * step, offset, "%Y-%m-%d"),
-                     "conditions": _conditions(columns["conditions"].Values(i))}
-            for key in ("temperature_min", "temperature_max", "precipitation_sum", "precipitation_probability",
-                        "wind_speed_max"):
-                entry[key] = _number(columns[key].Values(i), 0 if key == "precipitation_probability" else 1)
-            _check_plausible("temperature", entry["temperature_max"], -130, 160)
-            _check_plausible("temperature", entry["temperature_min"], -130, 160)
-            entries.append(entry)
-        return {
-            **_place_fields(place),
-            "timezone": (answer.Timezone() or b"").decode("utf-8", "replace") or None,
-            "units": {"temperature": _unit_symbol(columns["temperature_max"].Unit()),
-                      "precipitation_sum": _unit_symbol(columns["precipitation_sum"].Unit()),
-                      "precipitation_probability": "%",
-                      "wind_speed_max": _unit_symbol(columns["wind_speed_max"].Unit())},
-            "days": entries,
-        }
+        entries = [DayValues(date=_local_time(start + i * step, offset, "%Y-%m-%d"),
+                             **{key: column.Values(i) for key, column in columns.items()}) for i in range(count)]
+        units = {key: _unit_name(columns[key].Unit()) for key in ("temperature_max", "precipitation_sum",
+                                                                  "wind_speed_max")}
+        units["temperature"] = units.pop("temperature_max")
+        return forecast_result(_place_fields(place), _timezone(answer), entries, units)
 
     return _decoded(build)
 

@@ -22,7 +22,7 @@ import warnings
 from contextlib import contextmanager
 from typing import Any
 
-from tools.base import echo_argument, tool
+from tools.base import ToolError, echo_argument, tool
 from tools.config import (
     Deadline,
     ToolConfigError,
@@ -42,12 +42,8 @@ SEARCH_RESULTS = 5
 PAGES_TRIED = 3  # a search hit can be deleted before it is opened: try the next one
 
 
-class WikiError(Exception):
-    """A failure worth telling the user about: one sentence, plus context such as the HTTP status."""
-
-    def __init__(self, message: str, **context: Any):
-        super().__init__(message)
-        self.context = context
+class WikiError(ToolError):
+    """A Wikipedia failure worth telling the user about: one sentence, plus context such as the HTTP status."""
 
 
 @tool
@@ -66,7 +62,7 @@ def search_wikipedia(query: str) -> dict:
         with build_session(config, deadline) as session, _TRANSPORT.serving(session, deadline, config.timeout_s):
             return _lookup(wikipedia, query, config)
     except WikiError as exc:
-        return {"error": str(exc), **exc.context, **context}
+        return {**exc.as_result(), **context}
     except ToolConfigError as exc:
         return {"error": f"The Wikipedia tool is misconfigured: {exc}.", **context}
     except Exception:  # the package trips over unexpected JSON shapes with KeyError/AssertionError; never crash
@@ -90,20 +86,43 @@ def _lookup(wikipedia, query: str, config: ToolsConfig) -> dict[str, Any]:
     wikipedia.search.clear_cache()
     titles = wikipedia.search(query, results=SEARCH_RESULTS)
     if not titles:
-        raise WikiError(f"No Wikipedia article matches \"{query}\". Try fewer or different words.")
+        raise no_article_error(query)
     for title in titles[:PAGES_TRIED]:
         try:
             page = wikipedia.page(title, auto_suggest=False, redirect=True)
         except wikipedia.PageError:
             continue
         except wikipedia.DisambiguationError as exc:
-            options = [o for o in dict.fromkeys(exc.options) if o][:MAX_OPTIONS]
-            return {"query": query, "title": exc.title, "ambiguous": True, "options": options,
-                    "message": f"\"{exc.title}\" can mean several things; search again with one of the options."}
-        summary, truncated = truncate_text(page.summary or "", config.wiki_summary_chars)
-        return {"query": query, "title": page.title, "url": page.url, "summary": summary,
-                **({"truncated": True} if truncated else {})}
+            return ambiguous_result(query, exc.title, exc.options)
+        return article_result(query, page.title, page.url, page.summary or "", config.wiki_summary_chars)
     raise WikiError(f"Wikipedia lists \"{titles[0]}\" for \"{query}\", but the page could not be opened.")
+
+
+# ------------------------------------------------------------------------------------------------ the results
+# Pure functions from plain values: the tool and the training dataset (training/dataset_builders.py) both build
+# their results here, so the model trains on exactly what the tool returns.
+
+def article_result(query: str, title: str, url: str, summary: str, summary_chars: int) -> dict[str, Any]:
+    """The result for an article found: its summary cut to `summary_chars` (WIKIPEDIA_SUMMARY_CHARS)."""
+    summary, truncated = truncate_text(summary, summary_chars)
+    return {"query": query, "title": title, "url": url, "summary": summary,
+            **({"truncated": True} if truncated else {})}
+
+
+def ambiguous_result(query: str, title: str, options: list[str]) -> dict[str, Any]:
+    """The result for a disambiguation page: its options, for the model to pick one and search again."""
+    options = [o for o in dict.fromkeys(options) if o][:MAX_OPTIONS]
+    return {"query": query, "title": title, "ambiguous": True, "options": options,
+            "message": f"\"{title}\" can mean several things; search again with one of the options."}
+
+
+def no_article_error(query: str) -> WikiError:
+    return WikiError(f"No Wikipedia article matches \"{query}\". Try fewer or different words.")
+
+
+def status_error(status: int, retry_after_s: int | None = None) -> WikiError:
+    """The error for an HTTP status >= 400."""
+    return WikiError.for_status(WIKIPEDIA, status, retry_after_s=retry_after_s)
 
 
 def truncate_text(text: str, limit: int) -> tuple[str, bool]:
@@ -215,15 +234,8 @@ def _fetch_json(session, url: str, params, headers, deadline: Deadline, timeout_
 
 
 def _status_error(response) -> WikiError:
-    status = response.status_code
-    if status == 429:
-        wait = retry_after_seconds(response.headers)
-        later = f"try again in {wait} s" if wait is not None else "try again in a minute"
-        return WikiError(f"{WIKIPEDIA} is rate-limiting requests (HTTP 429); {later}.", status=429,
-                         retry_after_s=wait)
-    if status >= 500:
-        return WikiError(f"{WIKIPEDIA} had an internal error (HTTP {status}).", status=status)
-    return WikiError(f"{WIKIPEDIA} rejected the request (HTTP {status}).", status=status)
+    return status_error(response.status_code, retry_after_seconds(response.headers) if response.status_code == 429
+                        else None)
 
 
 def main() -> None:

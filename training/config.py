@@ -1,26 +1,27 @@
-"""Settings of the training stages (fine-tune, export) and how they are read: flags, a config file, or both.
+"""Settings of the training stages (fine-tune, export), and where their artifacts go.
 
-Every stage reads its settings from dataclasses with help text. `parse_sections` builds one command line from one or
-more of them (each as an argument group, optionally with a flag prefix) and lets `--config FILE` (JSON, YAML or TOML)
-supply values first; flags given on the command line win. A config file is flat (`{"lora_r": 8}`) or has one table
-per section (`[finetune]` / `[export]` / `[dataset]`).
+Each stage reads these dataclasses from flags and `--config FILE` through `stage_cli.parse_sections`
+(transformers.HfArgumentParser): one flag per field, its help text from the metadata. A recipe file
+(training/recipes/*.toml) has one table per section (`[pipeline]` / `[dataset]` / `[finetune]` / `[export]`); a stage
+skips the tables of the others, so every stage reads the same recipe.
 
 Artifacts go under $TRAINING_OUTPUT_DIR (default `runs/`), so nothing is written into the source tree by accident.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
-import sys
-import types
-import typing
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from stage_cli import Section
+
+
+# The tables of a training recipe; a stage skips those that are not its own.
+RECIPE_TABLES = ("pipeline", "dataset", "finetune", "export", "finetome", "throughput")
 
 
 def output_root() -> Path:
@@ -100,9 +101,15 @@ class FinetuneConfig:
         "help": "lean: run each sample at its own length (no padding) instead of one padded batch."})
     loss_logits_only: bool = field(default=True, metadata={
         "help": "lean: compute the output norm and lm_head only where a completion token is predicted."})
+    group_by_prefix: bool = field(default=True, metadata={
+        "help": "lean: draw each batch from samples that share their system prompt (batches in random order), so "
+                "--share-prefix runs the prompt once per batch."})
+    select_by: Literal["decision", "loss"] = field(default="decision", metadata={
+        "help": "lean: keep the checkpoint with the best validation balanced call/answer decision accuracy (ties: "
+                "lower loss), or simply the lowest validation loss; early stopping follows the same score."})
     resume: bool = field(default=False, metadata={
         "help": "Continue from the last checkpoint in OUTPUT_DIR/checkpoints (weights, optimiser, schedule, data "
-                "order), e.g. after an interrupted CPU run."})
+                "order), e.g. after an interrupted CPU run; the lean trainer's is OUTPUT_DIR/lean-checkpoint.pt."})
 
 
 @dataclass
@@ -130,196 +137,13 @@ class ExportConfig:
     private: bool = field(default=True, metadata={"help": "Create the Hub repository as private."})
 
 
-# ------------------------------------------------------------------------------------------------- config files
-
-def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """A JSON, YAML or TOML file as a dict; a clear error when it is missing or malformed."""
-    path = Path(path)
-    if not path.is_file():
-        raise SystemExit(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".json":
-            data = json.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        elif suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        else:
-            raise SystemExit(f"{path}: unknown config format {suffix!r}; use .json, .yaml/.yml or .toml")
-    except (ValueError, ImportError) as exc:  # json/toml/yaml parse errors are ValueError subclasses or YAMLError
-        raise SystemExit(f"{path}: could not parse: {exc}") from None
-    except Exception as exc:  # yaml.YAMLError is not a ValueError
-        raise SystemExit(f"{path}: could not parse: {exc}") from None
-    if not isinstance(data, dict):
-        raise SystemExit(f"{path}: expected a mapping of setting names to values at the top level")
-    return data
-
-
-# ------------------------------------------------------------------------------------------------- flags
-
-@dataclass(frozen=True)
-class Section:
-    """One settings dataclass on a combined command line: its name (a config-file table) and flag prefix."""
-
-    name: str
-    cls: type
-    prefix: str = ""
-    exclude: tuple[str, ...] = ()  # fields the caller sets itself (no flag)
-    defaults: dict[str, Any] = field(default_factory=dict)  # this command's defaults, where they differ
-
-    def default(self, f: dataclasses.Field) -> Any:
-        if f.name in self.defaults:
-            value = self.defaults[f.name]
-            return value() if callable(value) else value
-        return field_default(f)
-
-    def key(self, field_name: str) -> str:
-        """The flag's name without dashes, which is also its flat key in a config file."""
-        return self.prefix.replace("-", "_") + field_name
-
-    def flag(self, field_name: str) -> str:
-        return "--" + self.key(field_name).replace("_", "-")
-
-
-def field_default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return None
-
-
-def field_converter(annotation: Any, name: str):
-    """(function from text or a config-file value to the field's value, choices) for a field annotation."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(inner) != 1:
-            raise TypeError(f"field {name!r}: only `X | None` unions can be flags, got {annotation!r}")
-        convert, choices = field_converter(inner[0], name)
-
-        def optional(text):
-            if text is None or (isinstance(text, str) and text.lower() in ("none", "null", "")):
-                return None
-            return convert(text)
-
-        return optional, choices
-    if origin is Literal:
-        values = typing.get_args(annotation)
-        return type(values[0]), list(values)
-    if annotation is bool:
-        return _to_bool, None
-    if annotation in (str, int, float, Path):
-        return annotation, None
-    raise TypeError(f"field {name!r}: unsupported setting type {annotation!r}; "
-                    "use str, int, float, bool, Path, Literal")
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
-
-
-def _init_fields(section: Section):
-    hints = typing.get_type_hints(section.cls)
-    return [(f, hints[f.name]) for f in dataclasses.fields(section.cls) if f.init and f.name not in section.exclude]
-
-
-def _with_default(help_text: str, default: Any) -> str:
-    """The help text and the default, unless the text already says what the default is."""
-    if default is None or "(default" in help_text:
-        return help_text
-    return f"{help_text} (default: {default})"
-
-
-def build_parser(sections: Sequence[Section], description: str | None = None,
-                 prog: str | None = None) -> argparse.ArgumentParser:
-    """One parser, one argument group per section, one flag per dataclass field (help from its metadata).
-
-    A field that an earlier section already has (same flag) is shared: one flag sets both, e.g. the base model of
-    the fine-tune and of the export."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
-                        help="Read settings from a JSON, YAML or TOML file first; flags override it.")
-    seen = set()
-    for section in sections:
-        group = parser.add_argument_group(f"{section.name} settings", section.cls.__doc__)
-        for f, annotation in _init_fields(section):
-            key = section.key(f.name)
-            if key in seen:
-                continue
-            seen.add(key)
-            default = section.default(f)
-            help_text = f.metadata.get("help", "").replace("%", "%%")  # argparse %-formats help strings
-            if annotation is bool:
-                group.add_argument(section.flag(f.name), dest=key, default=None,
-                                   action=argparse.BooleanOptionalAction, help=_with_default(help_text, default))
-                continue
-            convert, choices = field_converter(annotation, f.name)
-            group.add_argument(section.flag(f.name), dest=key, type=convert, choices=choices, default=None,
-                               metavar=None if choices else f.name.upper(), help=_with_default(help_text, default))
-    return parser
-
-
-def parse_sections(sections: Sequence[Section], argv: Sequence[str] | None = None,
-                   description: str | None = None, prog: str | None = None) -> dict[str, Any]:
-    """Parse flags (and `--config FILE`) into one dataclass instance per section, keyed by section name.
-
-    Precedence: a flag on the command line, then the config file (its section table, then its flat keys), then the
-    field's default."""
-    parser = build_parser(sections, description, prog)
-    flags = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
-    from_file = load_config_file(flags["config"]) if flags.get("config") else {}
-    section_names = {s.name for s in sections}
-    tables = {name: from_file.get(name) or {} for name in section_names if isinstance(from_file.get(name), dict)}
-    flat = {k: v for k, v in from_file.items() if k not in tables}
-
-    known_flat, known_in_table = set(), {name: set() for name in section_names}
-    result = {}
-    for section in sections:
-        values = {}
-        table = tables.get(section.name, {})
-        for f, annotation in _init_fields(section):
-            key = section.key(f.name)
-            known_flat.add(key)
-            known_in_table[section.name].add(f.name)
-            value = flags.get(key)
-            if value is None:
-                raw = table.get(f.name, flat.get(key))
-                if raw is not None:
-                    convert, choices = field_converter(annotation, f.name)
-                    try:
-                        value = convert(raw)
-                    except (TypeError, ValueError) as exc:
-                        parser.error(f"config file: bad value for {key!r}: {exc}")
-                    if choices and value not in choices:
-                        parser.error(f"config file: {key!r} must be one of {choices}, not {value!r}")
-            if value is None and f.name in section.defaults:
-                value = section.default(f)
-            if value is not None:
-                values[f.name] = value
-        result[section.name] = section.cls(**values)
-
-    unknown = [k for k in flat if k not in known_flat]
-    unknown += [f"{name}.{k}" for name, table in tables.items() for k in table if k not in known_in_table[name]]
-    if unknown:
-        parser.error(f"config file {flags['config']}: unknown settings {sorted(unknown)}")
-    return result
-
-
 def to_jsonable(config: Any) -> dict[str, Any]:
     """A settings dataclass as a JSON-ready dict (paths as strings), for summaries."""
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
+
+
+def parse_stage(sections: list[Section], argv=None, description: str | None = None, prog: str | None = None) -> dict:
+    """A training stage's settings (one instance per section, by name) from flags and `--config RECIPE`."""
+    from stage_cli import parse_sections  # HfArgumentParser: imported by the stages, not by every user of the configs
+
+    return parse_sections(sections, argv, description=description, prog=prog, ignored_tables=RECIPE_TABLES)

@@ -31,7 +31,22 @@ def plot_loss_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike,
     axes.set_ylabel("cross-entropy on the completion (nats/token)")
     axes.set_title(title or "LoRA fine-tuning")
     axes.grid(alpha=0.3)
-    axes.legend()
+    handles, labels = axes.get_legend_handles_labels()
+    decisions = [(h["step"], h["decision_accuracy"], h.get("decision_accuracy_best")) for h in history
+                 if h.get("decision_accuracy") is not None]
+    if decisions:  # the lean trainer's validations also score the first-token call decision
+        right = axes.twinx()
+        steps, at_half, best = zip(*decisions, strict=True)
+        right.plot(steps, at_half, color="tab:green", marker="s", linewidth=1.2,
+                   label="validation decision accuracy (P(call) >= 0.5)")
+        if all(b is not None for b in best):
+            right.plot(steps, best, color="tab:green", linestyle="--", linewidth=1.0,
+                       label="... at the best threshold")
+        right.set_ylim(0.4, 1.02)
+        right.set_ylabel("balanced call/answer decision accuracy")
+        more_handles, more_labels = right.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    axes.legend(handles, labels, fontsize=8)
     figure.tight_layout()
     path = Path(path)
     figure.savefig(path)

@@ -14,9 +14,8 @@ the target. Every sample is verified before it is written (the calls parse, vali
 the intended ones; plain answers contain no call and mention the values of the tool results they rest on), and
 `grade_reply` applies the same checks to a model's reply, so training and evaluation share one scorer.
 
-Splits are disjoint by phrasing template and by entity (cities, Wikipedia topics, ...): the test set asks about
-places and topics, in words, that training never saw. Which ones are held out is fixed (a hash of their names), so
-every seed tests on the same ground.
+Splits are disjoint by phrasing template and by entity (cities, topics): the test set asks about places and topics,
+in words, that training never saw; which ones are held out is fixed (a hash of their names) for every seed.
 """
 
 from __future__ import annotations
@@ -41,15 +40,16 @@ from training import dataset_templates as T
 from training.config import output_root
 from training.dataset_builders import Ctx, NoChoice, Pools, fmt, load_cities, load_qa, load_topics
 from training.dataset_categories import CATEGORIES
+from training.dataset_variety import add_noise, date_pools
 
 SPLITS = ("train", "validation", "test")
 # Shares of each split; no_tool + missing_info (+ the plain follow-ups) teach restraint.
+# "answer" (the reply after a tool result) is the most common turn in the app: it gets the largest tool share.
 CATEGORY_SHARES = {
-    "weather_current": 0.13, "weather_forecast": 0.10, "wiki_lookup": 0.10, "parallel_calls": 0.05,
-    "no_tool": 0.30, "missing_info": 0.07, "answer": 0.12, "answer_error": 0.04, "follow_up": 0.09,
+    "weather_current": 0.11, "weather_forecast": 0.08, "wiki_lookup": 0.09, "parallel_calls": 0.04,
+    "no_tool": 0.30, "missing_info": 0.07, "answer": 0.17, "answer_error": 0.05, "follow_up": 0.09,
 }
 HELD_OUT = {"test": 0.15, "validation": 0.10}  # of every group of templates and entities
-FIRST_DAY, LAST_DAY = dt.date(2024, 1, 1), dt.date(2027, 12, 31)  # the "Today Date" of the system prompts
 
 
 @dataclass
@@ -57,16 +57,15 @@ class DatasetConfig:
     """Settings of `python -m training.dataset`."""
 
     out: Path = field(default_factory=lambda: output_root() / "funccall" / "data", metadata={
-        "help": "Directory for the JSONL splits and stats.json ($TRAINING_OUTPUT_DIR/funccall/data, default "
-                "runs/funccall/data)."})
+        "help": "Folder for the JSONL splits and stats.json ($TRAINING_OUTPUT_DIR/funccall/data, runs/...)."})
     seed: int = field(default=0, metadata={"help": "Random seed: the same seed writes the same bytes."})
     size: int = field(default=3000, metadata={"help": "Number of training samples."})
     validation_size: int | None = field(default=None, metadata={"help": "Validation samples (default: size / 10)."})
-    test_size: int | None = field(default=None, metadata={"help": "Test samples (default: size * 2 / 15)."})
+    test_size: int | None = field(default=None, metadata={"help": "Test samples (default: size / 3)."})
 
     def split_sizes(self) -> dict[str, int]:
         validation = self.size // 10 if self.validation_size is None else self.validation_size
-        test = self.size * 2 // 15 if self.test_size is None else self.test_size
+        test = self.size // 3 if self.test_size is None else self.test_size
         return {"train": self.size, "validation": validation, "test": test}
 
 
@@ -150,12 +149,18 @@ def system_prompt(mode: str, today: dt.date) -> str:
     return mode_system_prompt(mode, list(mode_specs(mode).values()), today=today)
 
 
-def make_sample(draft, split: str, today: dt.date) -> dict[str, Any]:
-    messages = [Message("system", system_prompt(draft.mode, today)), *draft.messages]
+def make_sample(draft, split: str, today: dt.date, noise_rng: random.Random | None = None) -> dict[str, Any]:
+    """A draft as a sample; with `noise_rng`, some user messages get surface noise (see `dataset_variety.py`)."""
+    body, noise = list(draft.messages), []
+    if noise_rng is not None:
+        names = [e.split(":", 1)[1] for e in draft.entities]  # with the cities' other spellings ("Moskva")
+        keep = names + [f for c in load_cities() if c.name in names for f in c.spellings] + draft.must_mention
+        body, noise = add_noise(noise_rng, body, [*keep, body[-1].content])
     return {"id": "", "category": draft.category, "split": split, "mode": draft.mode,
             "templates": list(draft.templates), "entities": list(draft.entities),
             "must_mention": list(draft.must_mention), "must_not_mention": list(draft.must_not_mention),
-            "messages": [m.to_dict() for m in messages]}
+            "noise": noise, "messages": [m.to_dict() for m in [Message("system", system_prompt(draft.mode, today)),
+                                                             *body]]}
 
 
 def to_prompt_completion(sample: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
@@ -185,28 +190,24 @@ def mentions(text: str, value: str) -> bool:
     return any(re.search(before + re.escape(form) + r"(?!\d|\.\d)", text) for form in forms)
 
 
-def _normalised(call: ToolCall, specs: dict[str, dict]) -> str:
-    """A call with defaults filled in and strings case-folded, for lenient comparison."""
-    properties = (specs.get(call.name, {}).get("parameters") or {}).get("properties") or {}
-    arguments = {k: p["default"] for k, p in properties.items() if "default" in p}
-    arguments.update(call.arguments)
-    arguments = {k: " ".join(v.split()).casefold() if isinstance(v, str) else v for k, v in arguments.items()}
-    return json.dumps([call.name, arguments], sort_keys=True, ensure_ascii=False)
-
-
 def calls_match(expected: Sequence[ToolCall], actual: Sequence[ToolCall], specs: dict[str, dict],
                 strict: bool = False) -> bool:
-    """Same calls? Strict: identical, in order. Lenient: same multiset once defaults are filled and case ignored."""
+    """Same calls? Strict: identical, in order. Lenient: the evaluation's scorer (`evaluation.ast_checker`, BFCL's
+    rules) with the expected calls as the possible answer: defaults may be left out or given, strings compare
+    normalised (case, spaces and punctuation ignored), order is free."""
     if strict:
         return list(expected) == list(actual)
-    return sorted(_normalised(c, specs) for c in expected) == sorted(_normalised(c, specs) for c in actual)
+    from evaluation.ast_checker import check_calls
+    from evaluation.cases import possible_answer_of
+
+    return check_calls(list(actual), possible_answer_of(expected, list(specs.values())), specs).valid
 
 
 def grade_reply(sample: dict[str, Any], reply: str, expected_calls: Sequence[ToolCall] | None = None,
                 strict: bool = False) -> list[str]:
     """What is wrong with `reply` as the answer to this sample's prompt ([] = correct). Used to verify the targets
     (strict) and to score a model's replies (lenient: defaults filled in, case and call order ignored)."""
-    from agent.loop import classify_opening
+    from agent.format import classify_opening
 
     specs = mode_specs(sample["mode"])
     if expected_calls is None:
@@ -286,28 +287,26 @@ def category_counts(total: int) -> dict[str, int]:
     return counts
 
 
-def random_day(rng: random.Random) -> dt.date:
-    return FIRST_DAY + dt.timedelta(days=rng.randint(0, (LAST_DAY - FIRST_DAY).days))
-
-
 def build_split(split: str, size: int, seed: int) -> tuple[list[dict], dict[str, Any]]:
     """Generate, verify and deduplicate one split; returns (samples, its stats)."""
     pools = split_pools()[split]
+    dates = date_pools(seed, SPLITS)[split]
     samples, seen = [], set()
     dropped: Counter = Counter()
     shortfall = {}
     for category, count in category_counts(size).items():
         rng = random.Random(f"{seed}/{split}/{category}")
+        noise_rng = random.Random(f"{seed}/{split}/{category}/noise")
         kept, attempts = 0, 0
         while kept < count and attempts < count * 20 + 50:
             attempts += 1
-            today = random_day(rng)
+            today = rng.choice(dates)
             try:
                 draft = CATEGORIES[category](Ctx(rng, today, pools))
             except (NoChoice, IndexError) as exc:  # IndexError: rng.choice on an empty pool
                 dropped[f"{category}: nothing fits ({type(exc).__name__})"] += 1
                 continue
-            sample = make_sample(draft, split, today)
+            sample = make_sample(draft, split, today, noise_rng)
             problems = verify_sample(sample, draft.expected_calls)
             if problems:
                 dropped[f"{category}: {problems[0]}"] += 1
@@ -331,14 +330,26 @@ def split_stats(samples: list[dict], dropped: Counter, shortfall: dict[str, int]
     def count(key) -> dict[str, int]:
         return dict(sorted(Counter(key(s) for s in samples).items()))
 
+    def count_all(keys) -> dict[str, int]:
+        return dict(sorted(Counter(k for s in samples for k in keys(s)).items()))
+
     text_targets = sum(not parse_tool_calls(s["messages"][-1]["content"]) for s in samples)
-    restraint = sum(s["category"] in ("no_tool", "missing_info") for s in samples)
+    def restraint_share(group: list[dict]) -> float:
+        return round(sum(s["category"] in ("no_tool", "missing_info") for s in group) / max(1, len(group)), 3)
+
     return {
         "samples": len(samples),
         "categories": count(lambda s: s["category"]),
         "modes": count(lambda s: s["mode"]),
         "targets": {"call": len(samples) - text_targets, "text": text_targets},
-        "no_tool_share": round(restraint / max(1, len(samples)), 3),
+        "no_tool_share": restraint_share(samples),
+        "no_tool_share_by_mode": {m: restraint_share([s for s in samples if s["mode"] == m]) for m in MODES},
+        "text_target_share": round(text_targets / max(1, len(samples)), 3),
+        "distinct_system_prompts": len({s["messages"][0]["content"] for s in samples}),
+        "noisy_samples": sum(bool(s["noise"]) for s in samples),
+        "noise_kinds": count_all(lambda s: s["noise"]),
+        "dates": sorted({re.search(r"Today Date: (.+)", s["messages"][0]["content"]).group(1) for s in samples},
+                        key=lambda d: dt.datetime.strptime(d, "%d %B %Y")),
         "template_groups": count(lambda s: s["templates"][0].rsplit(".", 1)[0] if s["templates"] else "none"),
         "distinct_templates": len({t for s in samples for t in s["templates"]}),
         "distinct_entities": len({e for s in samples for e in s["entities"]}),
@@ -363,10 +374,17 @@ def write(splits: dict[str, list[dict]], stats: dict[str, Any], out: Path) -> No
     (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from training.cli import parse_config
+def parse_args(argv: Sequence[str] | None = None) -> DatasetConfig:
+    """The dataset's settings from flags and `--config RECIPE` (flat, or its [dataset] table; the others skipped)."""
+    from stage_cli import parse_config
+    from training.config import RECIPE_TABLES
 
-    config = parse_config(DatasetConfig, argv, description=__doc__, prog="python -m training.dataset")
+    return parse_config(DatasetConfig, argv, description=__doc__, prog="python -m training.dataset", table="dataset",
+                        ignored_tables=RECIPE_TABLES)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
     splits, stats = build(config)
     write(splits, stats, config.out)  # stats hold the seed and sizes, not the path: same seed, same bytes
     for split, numbers in stats["splits"].items():

@@ -1,9 +1,10 @@
 """Building blocks of the synthetic function-calling dataset: entities, simulated tool results, answers, user turns.
 
 A turn picks a phrasing template and entities from the split's own pools, simulates what the project's tools return
-(the result dicts have the exact shape of `tools/weather.py` and `tools/wiki.py`, with plausible values for the place,
-season and date), and writes the conversation the agent would record, answer included. `dataset_categories.py` cuts
-turns into drafts (the target last); `dataset.py` wraps drafts into samples, verifies them and writes the splits.
+(plausible numbers for the place, season and date, turned into result dicts by the very functions the tools use:
+`tools/weather_results.py` and `tools/wiki.py` `article_result`), and writes the conversation the agent would
+record, answer included. `dataset_categories.py` cuts turns into drafts (the target last); `dataset.py` wraps
+drafts into samples, verifies them and writes the splits.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class City:
     @property
     def label(self) -> str:
         """How the weather tool names the place it found: "Paris, Île-de-France, France"."""
-        return ", ".join([self.name] + [p for p in (self.region, self.country) if p and p != self.name])
+        from tools.weather_results import place_label
+
+        return place_label(self.name, self.region, self.country)
 
 
 @dataclass(frozen=True)
@@ -239,7 +242,8 @@ def pick_mode(rng: random.Random, weights: dict[str, float]) -> str:
 
 WEATHER_MODES = {"weather": 0.55, "all": 0.45}
 WIKI_MODES = {"wiki": 0.55, "all": 0.45}
-ANY_MODE = {"weather": 0.3, "wiki": 0.25, "all": 0.3, "chat": 0.15}
+# "all" is the app's default mode and the hardest place to hold back (every tool is offered): it gets the most.
+ANY_MODE = {"weather": 0.31, "wiki": 0.12, "all": 0.52, "chat": 0.05}
 
 
 # ------------------------------------------------------------------------------------ simulated tool results
@@ -265,17 +269,18 @@ def _is_wet(code: int) -> bool:
 
 
 def _temp(celsius: float, unit: str) -> float:
-    return round(to_f(celsius) if unit == "fahrenheit" else celsius, 1)
+    return to_f(celsius) if unit == "fahrenheit" else celsius
 
 
 def current_result(rng: random.Random, city: City, today: dt.date, unit: str) -> dict:
-    """What get_current_weather returns for this city on this date (see tools/weather.py `_current_result`)."""
-    from tools.weather import WMO_CODES
+    """What get_current_weather returns for this city on this date: simulated numbers, the tool's own formatter."""
+    from tools.weather_results import CurrentValues, place_fields
+    from tools.weather_results import current_result as tool_result
 
     hour, minute = rng.randint(6, 22), rng.choice([0, 15, 30, 45])
     temp_c = _season_c(city, today) + 3.5 * math.cos(2 * math.pi * (hour - 15) / 24) + rng.gauss(0, 2.5)
     code = _weather_code(rng, temp_c)
-    wind = round(rng.uniform(0, 28) if rng.random() < 0.85 else rng.uniform(28, 60), 1)
+    wind = rng.uniform(0, 28) if rng.random() < 0.85 else rng.uniform(28, 60)
     humidity = rng.uniform(75, 98) if _is_wet(code) or code == 45 else rng.uniform(30, 85)
     if temp_c < 10:
         feels_c = temp_c - wind * 0.12 - rng.uniform(0, 1.5)
@@ -283,25 +288,19 @@ def current_result(rng: random.Random, city: City, today: dt.date, unit: str) ->
         feels_c = temp_c + (humidity - 40) * 0.06 + rng.uniform(0, 1)
     else:
         feels_c = temp_c + rng.gauss(0, 0.8)
-    return {
-        "location": city.label,
-        "time": f"{today.isoformat()}T{hour:02d}:{minute:02d}",
-        "timezone": city.timezone,
-        "conditions": WMO_CODES[code],
-        "temperature": _temp(temp_c, unit),
-        "apparent_temperature": _temp(feels_c, unit),
-        "relative_humidity": float(round(humidity)),
-        "wind_speed": wind,
-        "wind_direction": rng.choice(["N", "NE", "E", "SE", "S", "SW", "W", "NW"]),
-        "precipitation": round(rng.uniform(0.1, 4.0), 1) if _is_wet(code) else 0.0,
-        "units": {"temperature": "°F" if unit == "fahrenheit" else "°C", "relative_humidity": "%",
-                  "wind_speed": "km/h", "precipitation": "mm"},
-    }
+    values = CurrentValues(
+        time=f"{today.isoformat()}T{hour:02d}:{minute:02d}", timezone=city.timezone, weather_code=code,
+        temperature=_temp(temp_c, unit), apparent_temperature=_temp(feels_c, unit), relative_humidity=humidity,
+        wind_speed=wind, wind_direction=rng.uniform(0, 360),
+        precipitation=rng.uniform(0.1, 4.0) if _is_wet(code) else 0.0)
+    units = {"temperature": unit, "wind_speed": "kilometres_per_hour", "precipitation": "millimetre"}
+    return tool_result(place_fields(city.label), values, units)
 
 
 def forecast_result(rng: random.Random, city: City, today: dt.date, days: int, unit: str) -> dict:
-    """What get_weather_forecast returns (see tools/weather.py `_forecast_result`)."""
-    from tools.weather import WMO_CODES
+    """What get_weather_forecast returns: simulated numbers, the tool's own formatter."""
+    from tools.weather_results import DayValues, place_fields
+    from tools.weather_results import forecast_result as tool_result
 
     entries, anomaly = [], rng.gauss(0, 2)
     for offset in range(days):
@@ -311,28 +310,22 @@ def forecast_result(rng: random.Random, city: City, today: dt.date, days: int, u
         high, low = middle + rng.uniform(2.5, 6), middle - rng.uniform(2.5, 6)
         code = _weather_code(rng, middle)
         wet = _is_wet(code)
-        entries.append({
-            "date": day.isoformat(),
-            "conditions": WMO_CODES[code],
-            "temperature_min": _temp(low, unit),
-            "temperature_max": _temp(high, unit),
-            "precipitation_sum": round(rng.uniform(0.5, 15), 1) if wet else 0.0,
-            "precipitation_probability": float(rng.randint(50, 100) if wet else rng.randint(0, 30)),
-            "wind_speed_max": round(rng.uniform(6, 50), 1),
-        })
-    return {
-        "location": city.label,
-        "timezone": city.timezone,
-        "units": {"temperature": "°F" if unit == "fahrenheit" else "°C", "precipitation_sum": "mm",
-                  "precipitation_probability": "%", "wind_speed_max": "km/h"},
-        "days": entries,
-    }
+        entries.append(DayValues(
+            date=day.isoformat(), weather_code=code, temperature_min=_temp(low, unit),
+            temperature_max=_temp(high, unit), precipitation_sum=rng.uniform(0.5, 15) if wet else 0.0,
+            precipitation_probability=rng.randint(50, 100) if wet else rng.randint(0, 30),
+            wind_speed_max=rng.uniform(6, 50)))
+    units = {"temperature": unit, "precipitation_sum": "millimetre", "wind_speed_max": "kilometres_per_hour"}
+    return tool_result(place_fields(city.label), city.timezone, entries, units)
 
 
 def wiki_result(topic: Topic) -> dict:
-    """What search_wikipedia returns for a found article (see tools/wiki.py `_lookup`)."""
+    """What search_wikipedia returns for a found article (tools/wiki.py `article_result`, default summary size)."""
+    from tools.config import ToolsConfig
+    from tools.wiki import article_result
+
     url = "https://en.wikipedia.org/wiki/" + quote(topic.title.replace(" ", "_"), safe="()_,'")
-    return {"query": topic.query, "title": topic.title, "url": url, "summary": topic.summary}
+    return article_result(topic.query, topic.title, url, topic.summary, ToolsConfig.from_env({}).wiki_summary_chars)
 
 
 # ------------------------------------------------------------------------------------------ answer writing
@@ -394,7 +387,7 @@ def forecast_answer(rng: random.Random, result: dict, city: str, template: Templ
 
 def streams_as_prose(text: str) -> bool:
     """Would the agent stream this reply as an answer? ("Confucius (551–479 BC) was..." opens like a call.)"""
-    from agent.loop import classify_opening
+    from agent.format import classify_opening
 
     return classify_opening(text) == "prose"
 
@@ -476,17 +469,3 @@ def wiki_turn(ctx: Ctx, topic: Topic | None = None, template: Template | None = 
     answer, mention = wiki_answer(ctx.rng, result)
     return Turn(user, answer, [ToolCall("search_wikipedia", {"query": topic.query})], [result], mention,
                 templates=[template.id], entities=[f"wiki:{topic.title}"])
-
-
-def no_tool_turn(ctx: Ctx, mode: str) -> Turn:
-    """A question that needs no tool in this mode: the answer is plain text."""
-    from training.dataset_tasks import generated_turn
-
-    kind = ctx.rng.choices(["qa", "generated", "meta"], weights=[0.5, 0.43, 0.07])[0]
-    if kind == "qa":
-        item = ctx.rng.choice([q for q in ctx.pools.qa if mode in q.modes])
-        return Turn(item.question, item.answer, templates=[item.id])
-    if kind == "meta":
-        template = ctx.pick("meta")
-        return Turn(template.text, T.META_ANSWERS[mode], templates=[template.id])
-    return generated_turn(ctx, mode)

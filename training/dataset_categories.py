@@ -36,7 +36,6 @@ from training.dataset_builders import (
     fmt,
     forecast_answer,
     forecast_result,
-    no_tool_turn,
     pick_mode,
     streams_as_prose,
     weather_call,
@@ -45,6 +44,7 @@ from training.dataset_builders import (
     wiki_template,
     wiki_turn,
 )
+from training.dataset_tasks import no_tool_turn
 
 ENGLISH = ("en", "casual")
 
@@ -173,32 +173,42 @@ def answer(ctx: Ctx) -> Draft:
     return answer_draft("answer", "all", parallel_turn(ctx, "mixed"))
 
 
-def _weather_failure(ctx: Ctx) -> dict:
-    from tools.weather import FORECAST, GEOCODING
+def _transport_failures(service: str) -> list[str]:
+    """The sentences the tools' own `describe_http_failure` writes for a timeout, a refusal, an unreachable host and
+    retries that ran out (the exceptions are the ones requests raises)."""
+    import requests
+    import urllib3.exceptions as u3
 
-    return ctx.rng.choice([
-        {"error": f"{FORECAST} did not answer within the 10 s time limit."},
-        {"error": f"Could not connect to {GEOCODING}: connection refused."},
-        {"error": f"Could not connect to {FORECAST}: the host could not be reached."},
-        {"error": f"{FORECAST} had an internal error (HTTP 503).", "status": 503},
-        {"error": f"{FORECAST} is rate-limiting requests (HTTP 429); try again in a minute.", "status": 429,
-         "retry_after_s": None},
-        {"error": f"{FORECAST} kept failing with a server error (HTTP 502), also when asked again."},
-    ])
+    from tools.config import describe_http_failure
+
+    failures = [requests.exceptions.ReadTimeout("Read timed out."),
+                requests.exceptions.ConnectionError(u3.NewConnectionError(None, "[Errno 111] Connection refused")),
+                requests.exceptions.ConnectionError(u3.NewConnectionError(None, "[Errno 113] No route to host")),
+                requests.exceptions.RetryError("Max retries exceeded (too many 502 error responses)")]
+    return [describe_http_failure(exc, service, 10.0) for exc in failures]
+
+
+def _weather_failure(ctx: Ctx) -> dict:
+    """A failed weather call's result, as the tool writes it (its own error constructors and classes)."""
+    from tools.weather_results import FORECAST, GEOCODING, WeatherError, http_status_error
+
+    sentences = _transport_failures(FORECAST) + _transport_failures(GEOCODING)[1:2]
+    return ctx.rng.choice([WeatherError(s) for s in sentences] + [
+        http_status_error(FORECAST, 503), http_status_error(FORECAST, 429),
+        http_status_error(FORECAST, 429, retry_after_s=30)]).as_result()
 
 
 def _wiki_failure(ctx: Ctx) -> dict:
-    return ctx.rng.choice([
-        {"error": "Wikipedia did not answer within the 10 s time limit."},
-        {"error": "Could not connect to Wikipedia: the host could not be reached."},
-        {"error": "Wikipedia had an internal error (HTTP 500)."},
-        {"error": "Wikipedia is rate-limiting requests (HTTP 429); try again in a minute."},
-    ])
+    from tools.wiki import WIKIPEDIA, WikiError, status_error
+
+    sentences = _transport_failures(WIKIPEDIA)
+    return ctx.rng.choice([WikiError(s) for s in sentences] + [status_error(500), status_error(429)]).as_result()
 
 
 def error_turn(ctx: Ctx, kind: str) -> Turn:
     """A call whose result is an error (or a disambiguation), and the honest answer to it."""
-    from tools.weather import MAX_FORECAST_DAYS
+    from tools.weather_results import MAX_FORECAST_DAYS, days_out_of_range, place_not_found
+    from tools.wiki import ambiguous_result, no_article_error
 
     rng = ctx.rng
     if kind in ("unknown_place", "service_down", "too_many_days"):
@@ -218,12 +228,12 @@ def error_turn(ctx: Ctx, kind: str) -> Turn:
             user = fill(template.text, city=city_text(ctx, city, template), **slots)
         call = weather_call(place, template, days, template.unit)
         if kind == "unknown_place":
-            error = {"error": f"No place called \"{place}\" was found. Check the spelling, or name a nearby city."}
+            error = place_not_found(place).as_result()
         elif kind == "service_down":
             error = _weather_failure(ctx)
         else:
-            error = {"error": f"days must be from 1 to {MAX_FORECAST_DAYS} (Open-Meteo forecasts at most "
-                              f"{MAX_FORECAST_DAYS} days ahead), got {days}."}
+            error = days_out_of_range(days).as_result()
+        # the tool adds the arguments it was called with (`days` defaults to 3), as tools/weather.py `_as_value` does
         context = {"location": place, **({"days": days or 3} if template.forecast else {})}
         text = fill(rng.choice(T.ERROR_ANSWERS[kind]), place=place, days=days, max_days=MAX_FORECAST_DAYS)
         mention = [place] + ([str(MAX_FORECAST_DAYS)] if kind == "too_many_days" else [])
@@ -232,14 +242,13 @@ def error_turn(ctx: Ctx, kind: str) -> Turn:
         query, mentioned, person = rng.choice(ctx.pools.unknown_topics)
         template = ctx.pick("wiki_person" if person else "wiki_other", _english)
         user = fill(template.text, name=mentioned, mention=mentioned, query=query)
-        result = {"error": f"No Wikipedia article matches \"{query}\". Try fewer or different words.", "query": query}
+        result = {**no_article_error(query).as_result(), "query": query}
         entity = f"unknown:{query}"
     elif kind == "wiki_ambiguous":
         query = rng.choice(ctx.pools.ambiguous)
         template = ctx.pick("wiki_other", _english)
         user = fill(template.text, name=query, mention=query, query=query)
-        result = {"query": query, "title": query, "ambiguous": True, "options": T.AMBIGUOUS[query],
-                  "message": f"\"{query}\" can mean several things; search again with one of the options."}
+        result = ambiguous_result(query, query, T.AMBIGUOUS[query])
         entity = f"ambiguous:{query}"
     else:
         topic = rng.choice(ctx.pools.topics)
@@ -276,7 +285,7 @@ def _merge(new: Turn, old: Turn) -> tuple[list[str], list[str]]:
 def follow_up(ctx: Ctx) -> Draft:
     rng = ctx.rng
     kind = rng.choices(["city", "tomorrow", "unit", "thanks", "umbrella", "clarify", "topic", "wiki", "no_tool",
-                        "after_chat"], weights=[15, 12, 6, 10, 10, 12, 5, 10, 12, 8])[0]
+                        "after_chat"], weights=[15, 12, 6, 15, 10, 12, 5, 10, 12, 8])[0]
     if kind in ("city", "tomorrow", "unit", "umbrella"):
         mode = pick_mode(rng, WEATHER_MODES)
         old = _history_weather(ctx, forecast=False if kind in ("tomorrow", "umbrella") else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from training.dataset_builders import Ctx, NoChoice, Turn, fill, fmt, long_date, plain, to_f
-from training.dataset_templates import Template
+from training.dataset_templates import META_ANSWERS, Template
 
 
 def _word(ctx: Ctx) -> tuple[str, str]:
@@ -144,12 +144,43 @@ def _country(ctx: Ctx, t: Template) -> tuple[dict, str, list[str]]:
     return {"city": city.name}, f"{city.name} is in {where}.", [f"city:{city.name}"]
 
 
+# Short phrases and their translations (French, Spanish, German, Italian). Many are about the weather: a request to
+# translate "it is raining" is a writing task, not a weather question.
+TRANSLATIONS = {
+    "good morning": ("bonjour", "buenos días", "guten Morgen", "buongiorno"),
+    "thank you": ("merci", "gracias", "danke", "grazie"),
+    "good night": ("bonne nuit", "buenas noches", "gute Nacht", "buona notte"),
+    "see you tomorrow": ("à demain", "hasta mañana", "bis morgen", "a domani"),
+    "how are you?": ("Comment ça va ?", "¿Cómo estás?", "Wie geht es dir?", "Come stai?"),
+    "where is the train station?": ("Où est la gare ?", "¿Dónde está la estación de tren?", "Wo ist der Bahnhof?",
+                                    "Dov'è la stazione?"),
+    "it is cold today": ("Il fait froid aujourd'hui.", "Hoy hace frío.", "Heute ist es kalt.", "Oggi fa freddo."),
+    "it is raining": ("Il pleut.", "Está lloviendo.", "Es regnet.", "Sta piovendo."),
+    "the weather is nice": ("Il fait beau.", "Hace buen tiempo.", "Das Wetter ist schön.", "Il tempo è bello."),
+    "what will the weather be like tomorrow?": ("Quel temps fera-t-il demain ?", "¿Qué tiempo hará mañana?",
+                                                "Wie wird das Wetter morgen?", "Che tempo farà domani?"),
+    "umbrella": ("parapluie", "paraguas", "Regenschirm", "ombrello"),
+    "snow": ("neige", "nieve", "Schnee", "neve"),
+    "sunny": ("ensoleillé", "soleado", "sonnig", "soleggiato"),
+    "I love you": ("Je t'aime.", "Te quiero.", "Ich liebe dich.", "Ti amo."),
+}
+LANGUAGES = ("French", "Spanish", "German", "Italian")
+
+
+def _translate(ctx: Ctx, t: Template) -> tuple[dict, str]:
+    phrase = ctx.rng.choice(sorted(TRANSLATIONS))
+    index = ctx.rng.randrange(len(LANGUAGES))
+    lang, translation = LANGUAGES[index], TRANSLATIONS[phrase][index]
+    end = "" if translation[-1] in ".?!" else "."
+    return {"phrase": phrase, "lang": lang}, f"In {lang}, \"{phrase}\" is \"{translation}\"{end}"
+
+
 TASKS = {
     "add": _arith, "sub": _arith, "mul": _arith, "div": _arith, "percent": _percent,
     "c2f": _temperature, "f2c": _temperature, "compare": _temperature, "km2mi": _distance, "mi2km": _distance,
     "weekday": _weekday, "days_between": _days_between, "letters": _name_task, "reverse": _name_task,
     "upper": _name_task, "sort_asc": _sort, "sort_desc": _sort, "average": _average, "prime": _prime,
-    "alphabet": _alphabet, "country": _country,
+    "alphabet": _alphabet, "country": _country, "translate": _translate,
 }
 FACT_INTENTS = {"country"}  # facts about a place: in wiki mode those are lookups, so only other modes get them
 
@@ -162,3 +193,15 @@ def generated_turn(ctx: Ctx, mode: str) -> Turn:
     if template.text.startswith("{"):  # "{city} is in which country?" -> "Oslo is in ..."; casual ones stay lower
         question = question[:1].upper() + question[1:]
     return Turn(question, answer, templates=[template.id], entities=entities)
+
+
+def no_tool_turn(ctx: Ctx, mode: str) -> Turn:
+    """A question that needs no tool in this mode: the answer is plain text."""
+    kind = ctx.rng.choices(["qa", "generated", "meta"], weights=[0.5, 0.43, 0.07])[0]
+    if kind == "qa":
+        item = ctx.rng.choice([q for q in ctx.pools.qa if mode in q.modes])
+        return Turn(item.question, item.answer, templates=[item.id])
+    if kind == "meta":
+        template = ctx.pick("meta")
+        return Turn(template.text, META_ANSWERS[mode], templates=[template.id])
+    return generated_turn(ctx, mode)

@@ -480,6 +480,12 @@ GENERATED = (
     + _bank("gen.alphabet", [("Put these cities in alphabetical order: {cities}.", {"intent": "alphabet"}),
                              ("Sort alphabetically: {cities}", {"intent": "alphabet"}),
                              ("Alphabetise this list of cities: {cities}.", {"intent": "alphabet"})])
+    + _bank("gen.translate", [("Translate '{phrase}' into {lang}.", {"intent": "translate"}),
+                              ("How do you say '{phrase}' in {lang}?", {"intent": "translate"}),
+                              ("What's \"{phrase}\" in {lang}?", {"intent": "translate"}),
+                              ("Can you translate '{phrase}' to {lang} for me?", {"intent": "translate"}),
+                              ("{lang} for '{phrase}'?", {"intent": "translate"}),
+                              ("translate \"{phrase}\" to {lang} pls", {"intent": "translate", "lang": "casual"})])
     + _bank("gen.country", [("Which country is {city} in?", {"intent": "country"}),
                             ("{city} is in which country?", {"intent": "country"}),
                             ("In what country is {city}?", {"intent": "country"})])

@@ -31,7 +31,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from training.config import ExportConfig, Section, parse_sections, to_jsonable
+from stage_cli import Section
+from training.config import ExportConfig, parse_stage, to_jsonable
 
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # written by convert_hf_to_gguf.py directly
 CACHE_NAME = "toolcall-agent"
@@ -346,9 +347,14 @@ def print_summary(summary: dict[str, Any], file=sys.stdout) -> None:
     print("\n".join(lines), file=file)
 
 
+def parse_args(argv: Sequence[str] | None = None) -> ExportConfig:
+    """The export's settings from flags and `--config RECIPE` (its [export] table; the others are skipped)."""
+    return parse_stage([Section("export", ExportConfig)], argv, description=__doc__,
+                       prog="python -m training.export")["export"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_sections([Section("export", ExportConfig)], argv, description=__doc__,
-                            prog="python -m training.export")["export"]
+    config = parse_args(argv)
     try:
         result = export(config)
     except (ExportError, FileNotFoundError, ValueError) as exc:

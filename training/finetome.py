@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.config import ExportConfig, FinetuneConfig, Section, output_root
+from stage_cli import Section
+from training.config import ExportConfig, FinetuneConfig, output_root
 from training.funccall import PipelineConfig
 
 HUB_DATASET = "mlabonne/FineTome-100k"

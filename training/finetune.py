@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stage_cli import Section
 from training.base_model import (  # noqa: F401  (re-exported: export.py and the tests import them from here)
     BaseModel,
     base_model_folder,
@@ -39,7 +40,7 @@ from training.base_model import (  # noqa: F401  (re-exported: export.py and the
     load_tokenizer,
     resolve_base_model,
 )
-from training.config import FinetuneConfig, Section, parse_sections, to_jsonable
+from training.config import FinetuneConfig, parse_stage, to_jsonable
 from training.curves import make_metrics_callback, plot_loss_curves  # noqa: F401
 from training.hardware import choose_backend, choose_precision, cpu_has_native_bf16, cpu_threads  # noqa: F401
 from training.samples import (  # noqa: F401
@@ -190,6 +191,9 @@ def fine_tune(config: FinetuneConfig, callbacks: Sequence[Any] = ()) -> Finetune
         torch.set_num_threads(cpu_threads(config.threads))
     print(f"Base model {base.spec} ({base.source}: {base.location}); backend {backend}, "
           f"{'GPU' if on_gpu else f'CPU x{torch.get_num_threads()} threads'}, {precision}", file=sys.stderr)
+    from transformers import set_seed
+
+    set_seed(config.seed)  # the LoRA weights' initialisation too: the same seed trains the same adapter
     model, tokenizer = load_model_for_training(config, base, backend, precision)
     renderer = ChatRenderer.from_tokenizer(tokenizer)
 
@@ -203,10 +207,12 @@ def fine_tune(config: FinetuneConfig, callbacks: Sequence[Any] = ()) -> Finetune
                            f"{config.max_length}")
 
     if config.trainer == "lean":
+        from training.lean_selection import call_opening_ids
         from training.lean_trainer import train_lean
 
         return train_lean(config, base, backend, precision, model, train_rows, eval_rows,
-                          {"train": train_dropped, "validation": eval_dropped}, started)
+                          {"train": train_dropped, "validation": eval_dropped}, started,
+                          call_openings=call_opening_ids(tokenizer))
 
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
@@ -329,9 +335,14 @@ def print_summary(summary: dict[str, Any], file=sys.stdout) -> None:
     print("\n".join(lines), file=file)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> FinetuneConfig:
+    """The fine-tune's settings from flags and `--config RECIPE` (its [finetune] table; the others are skipped)."""
     sections = [Section("finetune", FinetuneConfig)]
-    config = parse_sections(sections, argv, description=__doc__, prog="python -m training.finetune")["finetune"]
+    return parse_stage(sections, argv, description=__doc__, prog="python -m training.finetune")["finetune"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
     try:
         result = fine_tune(config)
     except (DatasetError, FileNotFoundError, ValueError) as exc:

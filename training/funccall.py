@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.config import ExportConfig, FinetuneConfig, Section, parse_sections
+from stage_cli import Section
+from training.config import ExportConfig, FinetuneConfig, parse_stage
 
 STAGES = ("generate", "finetune", "export")  # finetome.py calls its first stage "prepare"
 
@@ -95,13 +96,19 @@ def run(sections: dict, prepare=generate, known_stages: Sequence[str] = STAGES) 
     return report
 
 
+def parse_args(argv: Sequence[str] | None = None, sections: list[Section] | None = None,
+               prog: str = "python -m training.funccall", description: str | None = None) -> dict:
+    """The pipeline's settings by section (pipeline, dataset, finetune, export) from flags and `--config RECIPE`."""
+    return parse_stage(sections or pipeline_sections(), argv, description=description or __doc__, prog=prog)
+
+
 def main(argv: Sequence[str] | None = None, sections: list[Section] | None = None, prepare=generate,
          known_stages: Sequence[str] = STAGES, prog: str = "python -m training.funccall",
          description: str | None = None) -> int:
     from training.export import ExportError
     from training.finetune import DatasetError
 
-    parsed = parse_sections(sections or pipeline_sections(), argv, description=description or __doc__, prog=prog)
+    parsed = parse_args(argv, sections, prog, description)
     try:
         report = run(parsed, prepare, known_stages)
     except (DatasetError, ExportError, FileNotFoundError, ValueError) as exc:

@@ -190,12 +190,9 @@ def _at_least_fp32(logits: torch.Tensor) -> torch.Tensor:
 StatesSource = Callable[[Sequence[LossRow], int], tuple[torch.Tensor | None, list[torch.Tensor]]]
 
 
-def batch_loss_sum(model, split: int, rows: Sequence[LossRow], levers: Levers,
-                   states_source: StatesSource | None = None) -> torch.Tensor:
-    """The summed completion loss of `rows`; gradients reach the trainable weights of layers >= `split`.
-
-    `states_source(rows, prefix_length)` gives the states entering `split` (prefix, suffixes), e.g. from a cache;
-    by default they are computed here."""
+def batch_states(model, split: int, rows: Sequence[LossRow], levers: Levers,
+                 states_source: StatesSource | None = None) -> tuple[int, list[torch.Tensor]]:
+    """(shared prefix length, the top stack's output states of each row from that position on)."""
     prefix_length = shared_prefix_length(rows) if levers.share_prefix else 0
     if states_source is None:
         prefix_ids = rows[0].ids[:prefix_length] if prefix_length else None
@@ -205,8 +202,24 @@ def batch_loss_sum(model, split: int, rows: Sequence[LossRow], levers: Levers,
         prefix, suffixes = states_source(rows, prefix_length)
     decoder, _ = unwrap(model)
     _, outputs = run_stack(model, decoder.layers[split:], prefix, suffixes, levers.padding_free)
+    return prefix_length, outputs
+
+
+def batch_loss_sum(model, split: int, rows: Sequence[LossRow], levers: Levers,
+                   states_source: StatesSource | None = None) -> torch.Tensor:
+    """The summed completion loss of `rows`; gradients reach the trainable weights of layers >= `split`.
+
+    `states_source(rows, prefix_length)` gives the states entering `split` (prefix, suffixes), e.g. from a cache;
+    by default they are computed here."""
+    prefix_length, outputs = batch_states(model, split, rows, levers, states_source)
     return sum(head_loss_sum(model, out, row, prefix_length, levers.loss_logits_only)
                for out, row in zip(outputs, rows, strict=True))
+
+
+def first_token_logits(model, states: torch.Tensor, row: LossRow, start: int) -> torch.Tensor:
+    """The logits that predict the reply's first token (where the call-or-answer decision is made)."""
+    decoder, head = unwrap(model)
+    return _at_least_fp32(head(decoder.norm(states[row.loss_positions[:1] - start])))[0]
 
 
 def plain_loss_sum(model, rows: Sequence[LossRow]) -> torch.Tensor:

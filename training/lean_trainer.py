@@ -6,9 +6,10 @@
 It trains the same LoRA weights on the same completion-only loss as the TRL path (`training.finetune`), with AdamW,
 the same schedule, warm-up and gradient clipping (1.0) as the Trainer, but computes each step with the exact levers
 of `training.lean_model` (frozen lower layers run once and cached, shared prefix, padding-free, loss-only logits).
-The validation loss is the completion tokens' mean cross-entropy. The best adapter (lowest validation loss) is saved
-as a PEFT adapter in OUTPUT_DIR/adapter, so `python -m training.export` turns it into GGUF as before. `--resume` is
-the TRL path's only.
+Each validation scores the completion loss and the first-token call decision (training/lean_selection.py); the
+best adapter by `--select-by` (default: balanced decision accuracy, ties by loss) is saved as a PEFT adapter in
+OUTPUT_DIR/adapter, so `python -m training.export` turns it into GGUF as before. `--resume` continues from
+OUTPUT_DIR/lean-checkpoint.pt (written at every validation) in the same data order.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from training.config import FinetuneConfig, to_jsonable
 from training.hidden_cache import HiddenStateCache, cache_key
 from training.lean_model import Levers, LossRow, batch_loss_sum, first_trainable_layer
+from training.lean_selection import grouped_batches, grouped_order, prefix_groups, selection_score, validate
 
 
 def precision_context(precision: str):
@@ -62,19 +64,6 @@ def states_source(model, split: int, rows: Sequence[LossRow], folder: Path, mode
     return cache.source(), {**cache.stats, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def mean_loss(model, split: int, rows: Sequence[LossRow], levers: Levers, source, batch_size: int,
-              precision: str) -> float:
-    """The mean cross-entropy of every completion token of `rows`, without gradients."""
-    total, tokens = 0.0, sum(r.loss_tokens for r in rows)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad(), precision_context(precision):
-        for start in range(0, len(rows), batch_size):
-            total += float(batch_loss_sum(model, split, rows[start:start + batch_size], levers, source))
-    model.train(was_training)
-    return total / max(tokens, 1)
-
-
 def optimiser_step(model, split: int, rows: Sequence[LossRow], micro_batches: Sequence[Sequence[int]],
                    levers: Levers, source, precision: str, params: Sequence[torch.nn.Parameter]) -> tuple[float, float]:
     """Gradients of the step's loss (summed over its micro-batches, divided by all their completion tokens, like
@@ -94,16 +83,39 @@ def warmup_steps(warmup: float, total_steps: int) -> int:
     return math.ceil(warmup * total_steps) if warmup < 1 else int(warmup)
 
 
+def save_checkpoint(path: Path, model, optimizer, scheduler, state: dict[str, Any]) -> None:
+    """The LoRA weights, optimiser, schedule and loop state after a validation, replaced atomically."""
+    from peft import get_peft_model_state_dict
+
+    temporary = path.with_suffix(".tmp")
+    torch.save({"lora": get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "state": state}, temporary)
+    temporary.replace(path)
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict[str, Any]:
+    from peft import set_peft_model_state_dict
+
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no lean checkpoint at {path} (it is written at every validation)")
+    saved = torch.load(path, weights_only=False)
+    set_peft_model_state_dict(model, saved["lora"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    print(f"resuming from step {saved['state']['step']} ({path})", file=sys.stderr)
+    return saved["state"]
+
+
 def train_lean(config: FinetuneConfig, base, backend: str, precision: str, model, train_rows: Sequence[dict],
-               eval_rows: Sequence[dict], dropped: dict[str, int], started: float):
-    """Train `model` (PEFT, LoRA applied) on the tokenised rows; returns a `FinetuneResult` like the TRL path."""
+               eval_rows: Sequence[dict], dropped: dict[str, int], started: float, call_openings=None):
+    """Train `model` (PEFT, LoRA applied) on the tokenised rows; returns a `FinetuneResult` like the TRL path.
+
+    With `call_openings` (token ids that open a call), validations also score the first-token call decision."""
     from transformers import get_scheduler
 
     from training.curves import plot_loss_curves
     from training.finetune import FinetuneResult
 
-    if config.resume:
-        raise ValueError("--resume works with --trainer trl only; the lean trainer starts from the beginning")
     torch.manual_seed(config.seed)
     run_dir = Path(config.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -121,39 +133,49 @@ def train_lean(config: FinetuneConfig, base, backend: str, precision: str, model
                                                            base.location, precision)
         eval_source, cache_stats["validation"] = states_source(model, split, evals, run_dir / "hidden-cache",
                                                                base.location, precision)
-
-    step_samples = config.batch_size * config.grad_accum
-    steps_per_epoch = math.ceil(len(train) / step_samples)
+    groups = prefix_groups(train) if config.group_by_prefix else [list(range(len(train)))]
+    batches_per_epoch = len(grouped_batches(groups, config.batch_size, config.seed, 0))
+    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = config.max_steps if config.max_steps > 0 else math.ceil(config.num_epochs * steps_per_epoch)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.lr_scheduler, optimizer, warmup_steps(config.warmup, total_steps), total_steps)
     eval_every = config.eval_steps if config.eval_steps > 0 else steps_per_epoch
-    batches = batch_order(len(train), config.batch_size, config.seed)
-    history: list[dict[str, Any]] = []
-    metrics_path = run_dir / "metrics.jsonl"
-    metrics_path.write_text("", encoding="utf-8")
+    batches = (grouped_order(groups, config.batch_size, config.seed) if config.group_by_prefix
+               else batch_order(len(train), config.batch_size, config.seed))
+    metrics_path, checkpoint = run_dir / "metrics.jsonl", run_dir / "lean-checkpoint.pt"
     title = f"LoRA r={config.lora_r} on {base.short_name}: {Path(config.dataset_dir).name} (lean)"
     adapter_dir = run_dir / "adapter"
+    loop = {"step": 0, "history": [], "best": None, "best_step": None, "patience": 0, "train_seconds": 0.0,
+            "tokens": {"loss": 0, "total": 0, "samples": 0}}
+    if config.resume:
+        loop = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        for _ in range(loop["step"] * config.grad_accum):  # the same data order as an uninterrupted run
+            next(batches)
+    metrics_path.write_text("".join(json.dumps(h) + "\n" for h in loop["history"]), encoding="utf-8")
+    print(f"lean trainer: {len(train)} samples in {len(groups)} prompt groups, {batches_per_epoch} batches per "
+          f"epoch, {total_steps} steps; split at layer {split}", file=sys.stderr)
 
     def log(entry: dict[str, Any]) -> None:
-        history.append(entry)
+        loop["history"].append(entry)
         with metrics_path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry) + "\n")
 
-    def evaluate(step: int, epoch: float) -> float:
-        value = mean_loss(model, split, evals, levers, eval_source, config.batch_size, precision)
-        log({"step": step, "epoch": round(epoch, 4), "eval_loss": value})
-        plot_loss_curves(history, run_dir / "loss_curves.png", title)
-        return value
+    def evaluate(step: int) -> dict[str, Any]:
+        scores = validate(model, split, evals, levers, eval_source, config.batch_size, call_openings,
+                          precision_context(precision))
+        entry = {"step": step, "epoch": round(step / steps_per_epoch, 4), **scores}
+        log(entry)
+        plot_loss_curves(loop["history"], run_dir / "loss_curves.png", title)
+        print(f"step {step}/{total_steps}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()
+                                                        if isinstance(v, float)), file=sys.stderr)
+        return entry
 
-    best, best_step, patience, stopped_early = math.inf, None, 0, False
-    if config.eval_before_training:
-        evaluate(0, 0.0)
+    stopped_early = False
+    if config.eval_before_training and loop["step"] == 0:
+        evaluate(0)
     model.train()
-    train_seconds = 0.0
-    tokens = {"loss": 0, "total": 0, "samples": 0}
-    for step in range(1, total_steps + 1):
+    for step in range(loop["step"] + 1, total_steps + 1):
         step_started = time.perf_counter()
         micro = [next(batches) for _ in range(config.grad_accum)]
         loss, norm = optimiser_step(model, split, train, [b for _, b in micro], levers, train_source, precision,
@@ -161,50 +183,66 @@ def train_lean(config: FinetuneConfig, base, backend: str, precision: str, model
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        train_seconds += time.perf_counter() - step_started
+        loop["train_seconds"] += time.perf_counter() - step_started
         for _, batch in micro:
-            tokens["samples"] += len(batch)
-            tokens["loss"] += sum(train[i].loss_tokens for i in batch)
-            tokens["total"] += sum(train[i].ids.numel() for i in batch)
-        epoch = step / steps_per_epoch
+            loop["tokens"]["samples"] += len(batch)
+            loop["tokens"]["loss"] += sum(train[i].loss_tokens for i in batch)
+            loop["tokens"]["total"] += sum(train[i].ids.numel() for i in batch)
+        loop["step"] = step
         if step == 1 or step % config.logging_steps == 0:
-            log({"step": step, "epoch": round(epoch, 4), "loss": loss, "grad_norm": norm,
+            log({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": loss, "grad_norm": norm,
                  "learning_rate": scheduler.get_last_lr()[0]})
         if step % eval_every == 0 or step == total_steps:
-            value = evaluate(step, epoch)
-            if value < best - config.early_stopping_threshold:
-                best, best_step, patience = value, step, 0
+            score = selection_score(evaluate(step), config.select_by)
+            if loop["best"] is None or score > tuple(loop["best"]):
+                loop["best"], loop["best_step"], loop["patience"] = list(score), step, 0
                 model.save_pretrained(str(adapter_dir))  # the best adapter is the one kept
             else:
-                patience += 1
-                if config.early_stopping_patience and patience >= config.early_stopping_patience:
-                    stopped_early = True
-                    break
-    curves = plot_loss_curves(history, run_dir / "loss_curves.png", title)
+                loop["patience"] += 1
+                stopped_early = bool(config.early_stopping_patience
+                                     and loop["patience"] >= config.early_stopping_patience)
+            save_checkpoint(checkpoint, model, optimizer, scheduler, loop)
+            if stopped_early:
+                break
+    curves = plot_loss_curves(loop["history"], run_dir / "loss_curves.png", title)
+    summary = run_summary(config, base, backend, precision, split, cache_stats, train, evals, dropped, loop,
+                          steps_per_epoch, stopped_early, started, adapter_dir, curves, metrics_path)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return FinetuneResult(run_dir, adapter_dir, base, backend, precision, loop["history"], summary)
+
+
+def run_summary(config, base, backend, precision, split, cache_stats, train, evals, dropped, loop, steps_per_epoch,
+                stopped_early, started, adapter_dir, curves, metrics_path) -> dict[str, Any]:
+    """What `summary.json` holds for a lean run (the same keys as the TRL path's, plus the levers and decisions)."""
+    history, step, seconds, tokens = loop["history"], loop["step"], loop["train_seconds"], loop["tokens"]
     train_values = [h["loss"] for h in history if "loss" in h]
-    eval_values = [h["eval_loss"] for h in history if "eval_loss" in h]
-    summary = {
+    evaluations = [h for h in history if "eval_loss" in h]
+    best = next((h for h in evaluations if h["step"] == loop["best_step"]), None)
+    return {
         "base_model": base.spec, "base_model_source": base.source, "base_model_location": base.location,
         "backend": backend, "trainer": "lean", "precision": precision, "threads": torch.get_num_threads(),
-        "levers": {**to_jsonable(levers_of(config)), "cache_lower_layers": config.cache_lower_layers},
+        "levers": {**to_jsonable(levers_of(config)), "cache_lower_layers": config.cache_lower_layers,
+                   "group_by_prefix": config.group_by_prefix},
         "split_layer": split, "hidden_cache": cache_stats,
         "train_samples": len(train), "validation_samples": len(evals),
         "dropped_too_long": dropped,
         "completion_tokens": sum(r.loss_tokens for r in train), "total_tokens": sum(r.ids.numel() for r in train),
         "steps": step, "epochs": round(step / steps_per_epoch, 3), "stopped_early": stopped_early,
+        "selected_by": config.select_by,
         "train_loss_first": train_values[0] if train_values else None,
         "train_loss_last": train_values[-1] if train_values else None,
-        "validation_loss_before": eval_values[0] if config.eval_before_training and eval_values else None,
-        "validation_loss_best": best if best_step is not None else None,
-        "best_checkpoint": f"step {best_step}" if best_step is not None else None,
-        "train_seconds": round(train_seconds, 1), "seconds_per_step": round(train_seconds / step, 2),
-        "samples_per_second": round(tokens["samples"] / train_seconds, 3) if train_seconds else None,
-        "loss_tokens_per_second": round(tokens["loss"] / train_seconds, 1) if train_seconds else None,
-        "tokens_per_second": round(tokens["total"] / train_seconds, 1) if train_seconds else None,
-        "resumed_from": None, "wall_seconds": round(time.perf_counter() - started, 1),
+        "validation_loss_before": evaluations[0]["eval_loss"] if config.eval_before_training and evaluations
+        else None,
+        "validation_before": evaluations[0] if config.eval_before_training and evaluations else None,
+        "validation_loss_best": best["eval_loss"] if best else None,
+        "validation_best": best,
+        "best_checkpoint": f"step {loop['best_step']}" if loop["best_step"] is not None else None,
+        "train_seconds": round(seconds, 1), "seconds_per_step": round(seconds / max(step, 1), 2),
+        "samples_per_second": round(tokens["samples"] / seconds, 3) if seconds else None,
+        "loss_tokens_per_second": round(tokens["loss"] / seconds, 1) if seconds else None,
+        "tokens_per_second": round(tokens["total"] / seconds, 1) if seconds else None,
+        "resumed_from": "lean-checkpoint.pt" if config.resume else None,
+        "wall_seconds": round(time.perf_counter() - started, 1),
         "adapter_dir": str(adapter_dir), "loss_curves": str(curves) if curves else None,
         "metrics": str(metrics_path), "config": to_jsonable(config),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"lean trainer: split at layer {split}, levers {summary['levers']}", file=sys.stderr)
-    return FinetuneResult(run_dir, adapter_dir, base, backend, precision, history, summary)

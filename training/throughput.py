@@ -25,14 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.config import FinetuneConfig, Section, output_root, parse_sections
+from stage_cli import Section
+from training.config import FinetuneConfig, output_root, parse_stage
 
-LEAN_VARIANTS = (  # name, levers (share_prefix, padding_free, loss_logits_only), cache_lower_layers
-    ("lean, no lever", (False, False, False), False),
-    ("+ loss-only logits", (False, False, True), False),
-    ("+ padding-free", (False, True, True), False),
-    ("+ shared prefix", (True, True, True), False),
-    ("+ cached lower layers", (True, True, True), True),
+LEAN_VARIANTS = (  # name, levers (share_prefix, padding_free, loss_logits_only), cache_lower_layers, grouped
+    ("lean, no lever", (False, False, False), False, False),
+    ("+ loss-only logits", (False, False, True), False, False),
+    ("+ padding-free", (False, True, True), False, False),
+    ("+ shared prefix", (True, True, True), False, False),
+    ("+ cached lower layers", (True, True, True), True, False),
+    ("+ batches share a prompt", (True, True, True), True, True),
 )
 
 
@@ -94,11 +96,14 @@ def lean_setup(config: FinetuneConfig, samples: int):
     return model, base, precision, [LossRow.from_row(r, i) for i, r in enumerate(rows)]
 
 
-def measure_lean(model, base, rows, batch_size: int, levers, cache: bool, precision: str, folder: Path) -> dict:
-    """Time one pass over `rows` in batches of `batch_size` with these levers (AdamW steps included)."""
+def measure_lean(model, base, rows, batch_size: int, levers, cache: bool, precision: str, folder: Path,
+                 grouped: bool = False) -> dict:
+    """Time one pass over `rows` in batches of `batch_size` with these levers (AdamW steps included); `grouped`
+    draws each batch from samples that share their system prompt (as the lean trainer's `group_by_prefix`)."""
     import torch
 
     from training.lean_model import Levers, first_trainable_layer
+    from training.lean_selection import grouped_batches, prefix_groups
     from training.lean_trainer import optimiser_step, states_source
 
     split = first_trainable_layer(model)
@@ -107,10 +112,12 @@ def measure_lean(model, base, rows, batch_size: int, levers, cache: bool, precis
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5)
     model.train()
+    batches = (grouped_batches(prefix_groups(rows), batch_size, 0, 0) if grouped
+               else [list(range(start, min(start + batch_size, len(rows)))) for start in range(0, len(rows),
+                                                                                             batch_size)])
     started = time.perf_counter()
-    for start in range(0, len(rows), batch_size):
-        optimiser_step(model, split, rows, [list(range(start, min(start + batch_size, len(rows))))],
-                       Levers(*levers), source, precision, params)
+    for batch in batches:
+        optimiser_step(model, split, rows, [batch], Levers(*levers), source, precision, params)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     result = {"seconds": time.perf_counter() - started, "precision": precision}
@@ -163,12 +170,14 @@ def run(config: FinetuneConfig, settings: ThroughputConfig) -> dict[str, Any]:
     tokens, loss_tokens = sum(r.ids.numel() for r in rows), sum(r.loss_tokens for r in rows)
     variants = []
     folder = output_root() / "throughput" / "hidden-cache"
-    for name, levers, cache in LEAN_VARIANTS:
+    for name, levers, cache, grouped in LEAN_VARIANTS:
         print(f"measuring {name} ...", file=sys.stderr)
-        measured = measure_lean(model, base, rows, config.batch_size, levers, cache, precision, folder)
+        measured = measure_lean(model, base, rows, config.batch_size, levers, cache, precision, folder, grouped)
         variants.append(with_rates(name, measured, len(rows), tokens, loss_tokens))
+        print_row(variants[-1], file=sys.stderr)  # each figure as soon as it is measured
     if precision == "bf16":  # the precision lever: the same best variant in fp32
-        measured = measure_lean(model, base, rows, config.batch_size, LEAN_VARIANTS[-1][1], True, "fp32", folder)
+        measured = measure_lean(model, base, rows, config.batch_size, LEAN_VARIANTS[-1][1], True, "fp32", folder,
+                                True)
         variants.append(with_rates("all levers, fp32", measured, len(rows), tokens, loss_tokens))
     del model
     if not settings.skip_trl:
@@ -176,6 +185,7 @@ def run(config: FinetuneConfig, settings: ThroughputConfig) -> dict[str, Any]:
         variants.insert(0, with_rates("TRL SFTTrainer", measure_trl(config, len(rows), -(-len(rows) //
                                                                                          config.batch_size)),
                                       len(rows), tokens, loss_tokens))
+        print_row(variants[0], file=sys.stderr)
     reference = variants[0]["samples_per_s"]
     for variant in variants:
         variant["speedup"] = round(variant["samples_per_s"] / reference, 2)
@@ -193,18 +203,28 @@ def print_table(report: dict[str, Any], file=sys.stdout) -> None:
           f"batch {report['batch_size']}, auto precision {report['precision_auto']}", file=file)
     print(f"{'variant':28} {'s':>8} {'samples/s':>10} {'loss tok/s':>11} {'tok/s':>9} {'speedup':>8}", file=file)
     for v in report["variants"]:
-        extra = (f"  (cache built in {v['cache']['seconds']} s; {v['samples_per_s_with_cache_build']} samples/s "
-                 "with the build)") if "cache" in v else ""
-        print(f"{v['name']:28} {v['seconds']:8.1f} {v['samples_per_s']:10.3f} {v['loss_tokens_per_s']:11.1f} "
-              f"{v['tokens_per_s']:9.1f} {v['speedup']:7.2f}x{extra}", file=file)
+        print_row(v, file)
+
+
+def print_row(v: dict[str, Any], file=sys.stdout) -> None:
+    extra = (f"  (cache built in {v['cache']['seconds']} s; {v['samples_per_s_with_cache_build']} samples/s "
+             "with the build)") if "cache" in v else ""
+    speedup = f"{v['speedup']:7.2f}x" if "speedup" in v else f"{'':8}"
+    print(f"{v['name']:28} {v['seconds']:8.1f} {v['samples_per_s']:10.3f} {v['loss_tokens_per_s']:11.1f} "
+          f"{v['tokens_per_s']:9.1f} {speedup}{extra}", file=file, flush=True)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> dict:
+    """Settings by section: [throughput] and the pipeline's (a recipe's [pipeline], [dataset], [export] are read and
+    ignored: only its [finetune] settings are measured)."""
+    from training.funccall import pipeline_sections
+
+    sections = [Section("throughput", ThroughputConfig), *pipeline_sections()]
+    return parse_stage(sections, argv, description=__doc__, prog="python -m training.throughput")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from training.funccall import pipeline_sections
-
-    # The recipe's other tables ([pipeline], [dataset], [export]) are read and ignored.
-    sections = [Section("throughput", ThroughputConfig), *pipeline_sections()]
-    parsed = parse_sections(sections, argv, description=__doc__, prog="python -m training.throughput")
+    parsed = parse_args(argv)
     config, settings = parsed["finetune"], parsed["throughput"]
     report = run(config, settings)
     settings.out.mkdir(parents=True, exist_ok=True)

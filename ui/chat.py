@@ -21,7 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from agent.backends.base import GenerationParams
+from agent.backends.base import DEFAULT_GENERATION, GenerationParams
+from agent.endings import eagerness_from_threshold, model_call_threshold
 from agent.events import (
     AgentError,
     FinalAnswer,
@@ -32,9 +33,10 @@ from agent.events import (
     ToolCallStarted,
     TurnStats,
 )
-from agent.loop import Agent, AgentSettings, redact_secrets
+from agent.loop import Agent, AgentSettings
 from agent.messages import Message
 from agent.prompts import MODES
+from agent.redaction import redact as redact_secrets
 from tools.base import Tool
 from ui import render
 from ui.model_manager import ModelLoadError, ModelManager
@@ -135,11 +137,34 @@ def _settled(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "metadata": {**metadata, "status": "done", "title": metadata.get("title", "") + " (stopped)"}}
 
 
-def agent_settings(temperature: float = 0.2, max_new_tokens: int = 512, max_llm_calls: int = 2,
-                   icl: bool = False) -> AgentSettings:
-    """The Settings accordion's values as the agent's settings (clamped to sane ranges)."""
+# The Settings accordion starts from the agent's own defaults (agent/backends/base.py DEFAULT_GENERATION).
+DEFAULTS = AgentSettings(generation=DEFAULT_GENERATION)
+
+
+def agent_settings(temperature: float = DEFAULTS.generation.temperature,
+                   max_new_tokens: int = DEFAULTS.generation.max_tokens, max_llm_calls: int = DEFAULTS.max_llm_calls,
+                   icl: bool = DEFAULTS.icl, tool_eagerness: float | None = None) -> AgentSettings:
+    """The Settings accordion's values as the agent's settings (clamped to sane ranges); `tool_eagerness` None
+    leaves the call decision to the model's fitted threshold (see `turn_eagerness`)."""
     params = GenerationParams(max_tokens=max(16, int(max_new_tokens)), temperature=max(0.0, float(temperature)))
-    return AgentSettings(max_llm_calls=max(1, int(max_llm_calls)), icl=bool(icl), generation=params)
+    eagerness = None if tool_eagerness is None else min(max(float(tool_eagerness), 0.0), 1.0)
+    return AgentSettings(max_llm_calls=max(1, int(max_llm_calls)), icl=bool(icl), generation=params,
+                         tool_eagerness=eagerness)
+
+
+def fitted_eagerness(model: str) -> float:
+    """What the tool-eagerness slider shows for a model: its fitted call threshold as eagerness (two decimals, the
+    slider's step); 0.5 for a model without one, where the model decides by itself (about P(call) >= 0.5)."""
+    fitted = eagerness_from_threshold(model_call_threshold(model))
+    return 0.5 if fitted is None else round(fitted, 2)
+
+
+def turn_eagerness(model: str, slider: float | None) -> float | None:
+    """The slider's value as the agent's `tool_eagerness`: None where it still shows the model's default, so the
+    agent applies the exact fitted threshold (or lets an unfitted model decide), else the value the user set."""
+    if slider is None or abs(float(slider) - fitted_eagerness(model)) < 0.005:
+        return None
+    return min(max(float(slider), 0.0), 1.0)
 
 
 @lru_cache(maxsize=1)

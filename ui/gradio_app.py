@@ -35,6 +35,7 @@ footer { display: none !important; }
   #model input, #cmp-left input, #cmp-right input { font-size: 13px; }
 }
 """
+EAGERNESS_INFO = "How readily the model calls a tool: 0 never, 1 always. Default: fitted for this model. Chat tab only."
 # Gradio scopes the CSS above to its page content; the page's own side padding (32 px) is set outside it, so a
 # phone's rule for it goes in the document head. On a 390 px phone those 48 px are what keeps a model's name whole.
 HEAD = ("<style>@media (max-width: 600px) { .app { padding-left: 8px !important; padding-right: 8px !important; } }"
@@ -105,6 +106,14 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
                                     elem_id="mode")
                     model = gr.Dropdown(_model_choices(manager), value=default_model, label="Model", scale=2,
                                         min_width=280, elem_id="model")
+                with gr.Row(equal_height=False, elem_id="eagerness-row"):
+                    # Gradio's own reset button returns to the value the page opened with, not the picked model's:
+                    # hidden, and ours beside it asks for the current model's fitted value.
+                    eagerness = gr.Slider(0.0, 1.0, value=chat.fitted_eagerness(default_model), step=0.01,
+                                          label="Tool eagerness", info=EAGERNESS_INFO, buttons=[], scale=6,
+                                          min_width=240, elem_id="eagerness")
+                    eagerness_reset = gr.Button("↺ Fitted value", size="sm", scale=1, min_width=120,
+                                                elem_id="eagerness-reset")
                 model_line = gr.Markdown(model_status(manager, default_model), elem_classes=["status-line"],
                                          elem_id="model-status")
                 chatbot = gr.Chatbot(label="Conversation", height="64vh", min_height=420, elem_id="chatbot",
@@ -149,10 +158,13 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
 
         with gr.Accordion("Settings", open=False, elem_id="settings"):
             with gr.Row():
-                temperature = gr.Slider(0.0, 1.5, value=0.2, step=0.05, label="Temperature")
-                max_tokens = gr.Slider(32, 2048, value=512, step=32, label="Max new tokens per LLM call")
-                max_calls = gr.Slider(1, 4, value=2, step=1, label="Max LLM calls per turn")
-                icl = gr.Checkbox(False, label="In-context examples (few-shot tool use in the system prompt)")
+                temperature = gr.Slider(0.0, 1.5, value=chat.DEFAULTS.generation.temperature, step=0.05,
+                                        label="Temperature")
+                max_tokens = gr.Slider(32, 2048, value=chat.DEFAULTS.generation.max_tokens, step=32,
+                                       label="Max new tokens per LLM call")
+                max_calls = gr.Slider(1, 4, value=chat.DEFAULTS.max_llm_calls, step=1, label="Max LLM calls per turn")
+                icl = gr.Checkbox(chat.DEFAULTS.icl,
+                                  label="In-context examples (few-shot tool use in the system prompt)")
         settings_inputs = [temperature, max_tokens, max_calls, icl]
 
         # ----------------------------------------------------------------------------------------- handlers
@@ -167,8 +179,8 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
                 return gr.skip(), gr.skip(), gr.skip()
             return "", conv.view(), conv.busy_line()
 
-        def respond(conv, mode_name, temp, tokens, calls, use_icl, progress=gr.Progress(track_tqdm=True)):
-            settings = chat.agent_settings(temp, tokens, calls, use_icl)
+        def respond(conv, mode_name, temp, tokens, calls, use_icl, eager, progress=gr.Progress(track_tqdm=True)):
+            settings = chat.agent_settings(temp, tokens, calls, use_icl, chat.turn_eagerness(conv.model, eager))
             for state in chat.answer_inbox(manager, tools, conv, mode_name, settings):
                 yield state.view(), state, state.busy_line(), gr.skip(), gr.skip()
             yield conv.view(), conv, conv.busy_line(), model_status(manager, conv.model), menu(conv.model)
@@ -177,7 +189,8 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
             progress(None, desc=f"Loading {manager.label(name)}")
             steps = list_ahead(chat.switch_model(manager, conv, name))
             for (state, status), last in steps:  # the last status comes with the menu that marks the model loaded
-                yield state, status, menu(state.model) if last else gr.skip(), state.view()
+                fitted = chat.fitted_eagerness(name) if last and state.model == name else gr.skip()
+                yield state, status, menu(state.model) if last else gr.skip(), state.view(), fitted
 
         def change_mode(mode_name):
             return gr.Dataset(samples=[[e] for e in examples[mode_name]])
@@ -208,15 +221,18 @@ def build_app(manager: ModelManager, tools: Sequence[Tool], config: AppConfig | 
         for trigger in (textbox.submit, send.click):
             event = trigger(take_message, [textbox, conv_state], [textbox, chatbot, busy], queue=False,
                             api_visibility="private").then(
-                respond, [conv_state, mode, *settings_inputs], [chatbot, conv_state, busy, model_line, model],
+                respond, [conv_state, mode, *settings_inputs, eagerness],
+                [chatbot, conv_state, busy, model_line, model],
                 concurrency_limit=config.concurrency, concurrency_id="turns", show_progress_on=[chatbot],
                 trigger_mode="multiple", api_visibility="private")
             submit_events.append(event)
         stop.click(stop_answer, [conv_state, textbox], [conv_state, chatbot, busy, textbox], cancels=submit_events,
                    queue=False, api_visibility="private")
-        model.input(change_model, [model, conv_state], [conv_state, model_line, model, chatbot],
+        model.input(change_model, [model, conv_state], [conv_state, model_line, model, chatbot, eagerness],
                     concurrency_limit=config.concurrency, concurrency_id="loads", show_progress_on=[model_line],
                     api_visibility="private")
+        eagerness_reset.click(lambda conv: chat.fitted_eagerness(conv.model), [conv_state], [eagerness], queue=False,
+                              api_visibility="private")
         mode.change(change_mode, [mode], [example_set], queue=False, api_visibility="private")
         example_set.click(pick_example, [example_set], [textbox], queue=False, api_visibility="private")
         for clear_trigger in (new_chat.click, chatbot.clear):

@@ -84,8 +84,8 @@ class CatalogueSource:
 
     def load(self, name: str) -> LLM:
         from agent.backends.base import BackendError
+        from agent.backends.load import load_llm, start_worker
         from models.gguf import ModelFileError
-        from models.loader import load_llm, start_worker
 
         entry = self.catalogue.get(name)
         if entry is None:

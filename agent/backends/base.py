@@ -34,6 +34,10 @@ class GenerationParams:
     repetition_guard: bool = field(default=True, metadata={"help": "Stop a reply that starts repeating itself."})
 
 
+# The app's sampling defaults, defined once: the CLI's flags and the UI's sliders read them from here.
+DEFAULT_GENERATION = GenerationParams()
+
+
 @dataclass
 class Usage:
     """Token counts and timings of one LLM call."""

@@ -10,7 +10,7 @@ of `Llama.create_completion`, for three reasons:
   `f(x=1)` calls are not counted (the grammar only writes the list form). With `call_threshold=t`: `p >= t` makes the
   reply a call (the first token restricted to call openings the grammar allows), `p < t` makes it prose (call openings
   are banned while the reply is still blank, and while its opening is undecided, any token that would make it read as
-  a call to `agent.loop.classify_opening` is banned too: no fence, JSON or bare call slips through); `t > 1` never
+  a call to `agent.format.classify_opening` is banned too: no fence, JSON or bare call slips through); `t > 1` never
   calls. Without a threshold the model decides freely, as before (its own first token, sampled; under a grammar, a
   reply that opens with a call opening continues under it). `p` is read and reported in every case (one softmax per
   reply, ~0.1 ms), so an evaluation can sweep thresholds from one run.

@@ -31,6 +31,7 @@ from agent.backends import llama_thread
 from agent.backends.base import BackendError, GenerationParams, Usage
 from agent.backends.llama_loader import open_llama
 from agent.backends.turns import TurnGate
+from agent.format import classify_opening  # how the loop reads an opening: prose must never read as a call
 from agent.messages import ChatTemplate, Message, is_llama3_template, render_llama3
 from models.gguf import check_lora_file, check_model_file
 
@@ -65,6 +66,7 @@ class LlamaCppLLM:
                 lora_path=str(lora_path) if lora_path else None,
                 n_ctx=n_ctx,
                 n_threads=n_threads or max(os.cpu_count() or 1, 1),
+                n_threads_batch=n_threads or max(os.cpu_count() or 1, 1),  # prompts too (llama.cpp: all cores)
                 verbose=verbose,
             )
         except Exception as exc:
@@ -150,7 +152,7 @@ class LlamaCppLLM:
             usage = Usage(prompt_tokens=len(tokens))
             self._bring_best_state(tokens)
             cached = self._prefill(tokens)
-            decoder = Decoder(self.llama, table, params, max_tokens, grammar, _classify_opening(), logits_processor)
+            decoder = Decoder(self.llama, table, params, max_tokens, grammar, classify_opening, logits_processor)
             first = None
             for text in decoder.run():
                 if first is None:
@@ -287,12 +289,6 @@ class LlamaCppLLM:
         self.kv_stats.restore_s += time.perf_counter() - start
 
 
-def _classify_opening():
-    from agent.loop import classify_opening  # how the loop reads a reply's opening: prose must never read as a call
-
-    return classify_opening
-
-
 def special_token_pattern(llama: Any) -> re.Pattern | None:
     """A regex for the texts of the vocabulary's control tokens (what llama.cpp parses only with special=True)."""
     import llama_cpp
@@ -376,8 +372,8 @@ class KVStateCache:
         self._states.clear()
 
 
-def common_prefix_length(a: np.ndarray, b: np.ndarray) -> int:
-    """How many leading tokens two token arrays share."""
+def common_prefix_length(a: np.ndarray | Sequence, b: np.ndarray | Sequence) -> int:
+    """How many leading tokens two token sequences (arrays or lists) share."""
     n = min(len(a), len(b))
     if n == 0:
         return 0

@@ -1,9 +1,9 @@
 """OpenAI-compatible backend (the `openai` SDK): the agent against llama-server, llama-cpp-python's server, vLLM.
 
 Two ways to send a conversation. With a `prompt_renderer` (the CLI builds one from the catalogue model's GGUF:
-`models.loader.prompt_renderer`), the backend renders the prompt exactly as the in-process backend does and streams
-`/v1/completions`: tool results arrive in the role the model was trained on (`ipython`), which chat endpoints such as
-llama-cpp-python's refuse. Without one, it streams `/v1/chat/completions` and the server applies its own
+`agent.backends.load.prompt_renderer`), the backend renders the prompt exactly as the in-process backend does and
+streams `/v1/completions`: tool results arrive in the role the model was trained on (`ipython`), which chat endpoints
+such as llama-cpp-python's refuse. Without one, it streams `/v1/chat/completions` and the server applies its own
 chat template; tool results go with `tool_role` (a per-model catalogue setting, default `ipython`), and a server that
 refuses that role gets an error naming the setting. Token usage comes from the server
 (`stream_options.include_usage`); a server that reports none leaves the counts unknown, never 0.
@@ -85,9 +85,8 @@ class OpenAICompatibleLLM:
         return payload
 
     def _redact(self, text: str) -> str:
-        if self._secret:  # a server may echo the Authorization header back in its error page
-            text = text.replace(self._secret, "[redacted]")
-        return redact(text)
+        # a server may echo the Authorization header back in its error page
+        return redact(text, (self._secret,) if self._secret else ())
 
     def _error(self, exc: Exception) -> BackendError:
         import openai

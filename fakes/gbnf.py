@@ -1,8 +1,8 @@
-"""A small GBNF reader for tests: random walks over a grammar (to sample strings) and a matcher (to check strings).
+"""A small GBNF reader: random walks over a grammar (to sample strings) and a matcher (to check strings).
 
 It reads the subset of llama.cpp's GBNF that `agent/grammar.py` writes: rules `name ::= ...`, string literals with
 escapes, character classes (ranges, negation, \\xNN escapes), groups, alternatives, and the postfix operators
-`?`, `*`, `+`, `{m,n}`. Test-only: it is the independent second reading of the grammar text llama.cpp gets.
+`?`, `*`, `+`, `{m,n}`. The independent second reading of the grammar text llama.cpp gets (tests, `fakes.models`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Start `python app.py` as a real subprocess on a free loopback port, for the browser and gradio_client tests.
+"""Start `python app.py` as a real subprocess on a free loopback port, and the headless Chromium that drives it, for
+the browser and gradio_client tests and the screenshots.
 
-    with running_app({"APP_MODEL_SOURCE": "tests.scripted_models:ScriptedSource"}) as app:
-        print(app.url, app.started_at)
+    with running_app({"APP_MODEL_SOURCE": "fakes.models:ScriptedSource"}, log_path) as app, chromium() as browser:
+        browser.new_page().goto(app.url)
+
+The browser is Debian's chromium (`apt-get install chromium`) through playwright, never `playwright install`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def free_port() -> int:
@@ -70,3 +76,16 @@ def running_app(env: dict[str, str], log_path: Path, timeout_s: float = 180.0):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@contextmanager
+def chromium():
+    """Headless Chromium (playwright's sync API), closed when the block ends."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

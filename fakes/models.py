@@ -1,22 +1,27 @@
-"""A model source of scripted fakes for driving the real app in tests (browser, gradio_client, screenshots).
+"""Scripted fake models: they decide nothing, they replay the replies a test (or the benchmark) gives them.
 
-    APP_MODEL_SOURCE=tests.scripted_models:ScriptedSource python app.py
+Fakes are for the model's *choices*; everything else (tools, HTTP, parsing, the loop) is real.
 
-It offers the catalogue's real models plus `scripted-tools`, a rule-based `ScriptedLLM` that calls a tool when asked
-about the weather or a person/thing, answers from the tool result, and otherwise chats. The base embedded model never
-calls tools, so this is how a browser test sees the tool-call accordion without a fine-tuned adapter. Test-only:
-nothing in the app imports this module.
+- `ScriptedLLM` replays replies in order and records every prompt it was sent.
+- `DecidingLLM` decides like the llama.cpp backend does: each reply has a probability of opening a call
+  (`Choice(call=..., prose=..., p=...)`), and the decoding params are obeyed the same way (`call_threshold`: call iff
+  p >= threshold, above 1 never; `call_grammar`: a scripted call the grammar would not allow fails the test;
+  `max_tokens`, `repetition_guard`), with `Usage.call_probability` and `finish_reason` reported.
+- `ScriptedSource` drives the real app (browser, gradio_client, screenshots) with the catalogue's real models plus
+  `scripted-tools`, a rule-based fake that calls a tool when asked about the weather or a person/thing, answers from
+  the tool result, and otherwise chats (the base embedded model never calls tools):
 
-`DecidingLLM` is a scripted model that decides like the llama.cpp backend does: each reply has a probability of
-opening a call (`Choice(call=..., prose=..., p=...)`), and the decoding params are obeyed the same way
-(`call_threshold`: call iff p >= threshold, above 1 never; `call_grammar`: a scripted call the grammar would not allow
-fails the test; `max_tokens`, `repetition_guard`), with `Usage.call_probability` and `finish_reason` reported.
+    APP_MODEL_SOURCE=fakes.models:ScriptedSource python app.py
+
+Nothing in the app imports this module.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,9 +33,60 @@ from agent.backends.decoding import RepetitionGuard
 from agent.backends.llamacpp import common_prefix_length
 from agent.format import looks_like_call
 from agent.messages import Message, render_llama3
-from tests.fakes import Reply, ScriptedLLM, fake_tokenize
-from tests.gbnf import Grammar
+from fakes.gbnf import Grammar
 from ui.model_manager import CatalogueSource, ModelLoadError, ModelOption
+
+Reply = str | Callable[[list[Message]], str]
+_TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+def fake_tokenize(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+class ScriptedLLM:
+    """Replays scripted replies in order, streamed in small chunks, and records every prompt it was sent.
+
+    A reply may be a string or a function of the prompt messages (to answer from a tool result). Usage counts are
+    computed on a simple word tokenisation, with the common prefix of consecutive prompts counted as cached, like a
+    KV cache would.
+    """
+
+    def __init__(self, replies: Sequence[Reply] = (), name: str = "scripted", context_length: int = 8192,
+                 chunk_chars: int = 3):
+        self.name = name
+        self.replies: deque[Reply] = deque(replies)
+        self.prompts: list[list[Message]] = []
+        self.chunk_chars = chunk_chars
+        self._context_length = context_length
+        self._last_tokens: list[str] = []
+        self.lock = threading.Lock()
+
+    @property
+    def context_length(self) -> int:
+        return self._context_length
+
+    def enqueue(self, *replies: Reply) -> ScriptedLLM:
+        self.replies.extend(replies)
+        return self
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return len(fake_tokenize(render_llama3(messages)))
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str | Usage]:
+        with self.lock:
+            self.prompts.append(list(messages))
+            if not self.replies:
+                raise AssertionError(f"ScriptedLLM {self.name!r} was called more times than replies were scripted")
+            reply = self.replies.popleft()
+        text = reply(list(messages)) if callable(reply) else reply
+        tokens = fake_tokenize(render_llama3(messages))
+        cached = common_prefix_length(np.asarray(tokens, dtype=object), np.asarray(self._last_tokens, dtype=object))
+        self._last_tokens = tokens + fake_tokenize(text)
+        for i in range(0, len(text), self.chunk_chars):
+            yield text[i:i + self.chunk_chars]
+        yield Usage(prompt_tokens=len(tokens), cached_tokens=cached, completion_tokens=len(fake_tokenize(text)))
+
 
 SCRIPTED = "scripted-tools"
 SCRIPTED_LABEL = "Scripted tool caller (test fake)"

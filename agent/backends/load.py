@@ -1,7 +1,9 @@
-"""Load a catalogue model by name into llama.cpp: in this process, or in a worker process (the app).
+"""Load a catalogue model by name into llama.cpp: in this process, or in a worker process (the app); or read only
+its prompt layout, for a server that serves it.
 
-Files are checked before llama.cpp sees them, and llama.cpp itself is opened by `agent.backends.llama_loader` (no
-extra buffer types on CPUs where they crash).
+Files are checked (`models.gguf`) before llama.cpp sees them, and llama.cpp itself is opened by
+`agent.backends.llama_loader` (no extra buffer types on CPUs where they crash). The catalogue and the file checks sit
+below the agent (`models/`); this module is where a name becomes a backend.
 """
 
 from __future__ import annotations
