@@ -13,6 +13,7 @@ pytest.importorskip("peft")
 
 from training.lean_model import LossRow  # noqa: E402
 from training.lean_selection import (  # noqa: E402
+    batch_count,
     decision_scores,
     grouped_batches,
     prefix_groups,
@@ -43,6 +44,7 @@ def test_every_epoch_batches_each_sample_once_within_its_group_in_a_new_order():
         assert all(len({next(n for n, g in enumerate(groups) if i in g) for i in b}) == 1 for b in batches)
         assert all(len(b) <= 4 for b in batches)
     assert first != second
+    assert len(first) == len(second) == batch_count(groups, 4) == 5  # 3 + 1 + 1
     assert first == grouped_batches(groups, 4, seed=0, epoch=0)  # seeded: a resumed run sees the same order
 
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
+from agent.format import PYTHON_TAG
+from training.hidden_cache import common_length
 from training.lean_model import Levers, LossRow, batch_states, first_token_logits, head_loss_sum
-
-PYTHON_TAG = "<|python_tag|>"
 
 
 def call_opening_ids(tokenizer) -> torch.Tensor:
@@ -33,12 +33,6 @@ def call_opening_ids(tokenizer) -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
-def common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
-    n = min(a.numel(), b.numel())
-    differ = torch.nonzero(a[:n] != b[:n], as_tuple=False)
-    return int(differ[0]) if differ.numel() else n
-
-
 def prefix_groups(rows: Sequence[LossRow], min_share: float = 0.5) -> list[list[int]]:
     """Indices of `rows` grouped by shared prefix: sorted by tokens, a row joins its predecessor's group when they
     share at least `min_share` of the shorter one."""
@@ -48,11 +42,16 @@ def prefix_groups(rows: Sequence[LossRow], min_share: float = 0.5) -> list[list[
         if groups:
             last = rows[groups[-1][-1]].ids
             here = rows[index].ids
-            if common_prefix(last, here) >= min_share * min(last.numel(), here.numel()):
+            if common_length(last, here) >= min_share * min(last.numel(), here.numel()):
                 groups[-1].append(index)
                 continue
         groups.append([index])
     return groups
+
+
+def batch_count(groups: Sequence[Sequence[int]], batch_size: int) -> int:
+    """How many batches `grouped_batches` cuts one epoch into."""
+    return sum(-(-len(group) // batch_size) for group in groups)
 
 
 def grouped_batches(groups: Sequence[Sequence[int]], batch_size: int, seed: int, epoch: int) -> list[list[int]]:

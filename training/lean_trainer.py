@@ -28,7 +28,7 @@ import torch
 from training.config import FinetuneConfig, to_jsonable
 from training.hidden_cache import HiddenStateCache, cache_key
 from training.lean_model import Levers, LossRow, batch_loss_sum, first_trainable_layer
-from training.lean_selection import grouped_batches, grouped_order, prefix_groups, selection_score, validate
+from training.lean_selection import batch_count, grouped_order, prefix_groups, selection_score, validate
 
 
 def precision_context(precision: str):
@@ -134,7 +134,7 @@ def train_lean(config: FinetuneConfig, base, backend: str, precision: str, model
         eval_source, cache_stats["validation"] = states_source(model, split, evals, run_dir / "hidden-cache",
                                                                base.location, precision)
     groups = prefix_groups(train) if config.group_by_prefix else [list(range(len(train)))]
-    batches_per_epoch = len(grouped_batches(groups, config.batch_size, config.seed, 0))
+    batches_per_epoch = batch_count(groups, config.batch_size)
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = config.max_steps if config.max_steps > 0 else math.ceil(config.num_epochs * steps_per_epoch)
     params = [p for p in model.parameters() if p.requires_grad]
