@@ -335,7 +335,7 @@ def export(config: ExportConfig) -> ExportResult:
     return result
 
 
-def print_summary(summary: dict[str, Any], file=sys.stdout) -> None:
+def print_summary(summary: dict[str, Any], file=None) -> None:
     lines = [f"Exported GGUF files in {summary['wall_seconds']:.0f} s"]
     if summary["lora_gguf"]:
         base = summary["base_model_gguf"] or summary["base_model"]

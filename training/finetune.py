@@ -312,7 +312,7 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def print_summary(summary: dict[str, Any], file=sys.stdout) -> None:
+def print_summary(summary: dict[str, Any], file=None) -> None:
     def loss(value):
         return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 

@@ -195,7 +195,7 @@ def run(config: FinetuneConfig, settings: ThroughputConfig) -> dict[str, Any]:
             "tokens": tokens, "loss_tokens": loss_tokens, "variants": variants}
 
 
-def print_table(report: dict[str, Any], file=sys.stdout) -> None:
+def print_table(report: dict[str, Any], file=None) -> None:
     cpu = report["cpu"]
     flags = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in cpu["flags"].items())
     print(f"CPU {cpu['name']} ({report['threads']} threads); {flags}", file=file)
@@ -206,7 +206,7 @@ def print_table(report: dict[str, Any], file=sys.stdout) -> None:
         print_row(v, file)
 
 
-def print_row(v: dict[str, Any], file=sys.stdout) -> None:
+def print_row(v: dict[str, Any], file=None) -> None:
     extra = (f"  (cache built in {v['cache']['seconds']} s; {v['samples_per_s_with_cache_build']} samples/s "
              "with the build)") if "cache" in v else ""
     speedup = f"{v['speedup']:7.2f}x" if "speedup" in v else f"{'':8}"
