@@ -2,7 +2,8 @@
 
 - After tool failures, the answer says plainly what failed ("I could not reach the weather service ...", "I don't
   know a place called ...") instead of leaving it to a 135M model that may invent a forecast.
-- A call whose required place never appears in the conversation is not run: the agent asks one short question.
+- A call whose required place never appears in the conversation is not run: the agent asks one short question; so is
+  a call whose place the call grammar forced on the model (agent/places.py).
 - When a backend ignores the ban on calls in a turn's last LLM call, the answer is composed from the results.
 - Tool eagerness (the UI slider and `--tool-eagerness`) maps to the decoder's call threshold.
 
@@ -17,7 +18,7 @@ import math
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -103,22 +104,30 @@ def value_given(value: Any, conversation: Iterable[Message]) -> bool:
     return any(_alike(word, said) for word in wanted)
 
 
-def missing_value(calls: Sequence[ToolCall], specs: dict[str, dict], conversation: Sequence[Message]) -> str | None:
-    """The first user-supplied parameter (a place) that a call fills with a value nobody said, else None."""
-    for call in calls:
+def missing_value(calls: Sequence[ToolCall], specs: dict[str, dict], conversation: Sequence[Message],
+                  forced: Sequence[Collection[str]] = ()) -> str | None:
+    """The first user-supplied parameter (a place) that a call fills with a value nobody said, else None.
+
+    `forced[i]`: the parameters of call i whose value the call grammar forced on a model that wanted another
+    (`agent.places.forced_places`): the user's words, but not the place the model meant, so nobody named it either.
+    """
+    for index, call in enumerate(calls):
         spec = specs.get(call.name) or {}
         required = (spec.get("parameters") or {}).get("required") or []
+        guessed = forced[index] if index < len(forced) else ()
         for parameter in USER_SUPPLIED:
-            if parameter in required and not value_given(call.arguments.get(parameter), conversation):
+            if parameter in required and (parameter in guessed
+                                          or not value_given(call.arguments.get(parameter), conversation)):
                 return parameter
     return None
 
 
-def grounded_calls(calls: Sequence[ToolCall], specs: dict[str, dict], conversation: Sequence[Message]
-                   ) -> list[ToolCall]:
+def grounded_calls(calls: Sequence[ToolCall], specs: dict[str, dict], conversation: Sequence[Message],
+                   forced: Sequence[Collection[str]] = ()) -> list[ToolCall]:
     """The calls whose user-supplied values (places) were all said: a reply that asks for Oslo and for a city
     nobody named runs Oslo's call only."""
-    return [call for call in calls if missing_value([call], specs, conversation) is None]
+    return [call for index, call in enumerate(calls)
+            if missing_value([call], specs, conversation, forced[index:index + 1]) is None]
 
 
 def question_for(parameter: str) -> str:
@@ -202,14 +211,16 @@ def model_call_threshold(name: str) -> float | None:
     return getattr(entry, "call_threshold", None) if entry else None
 
 
-def grammar_for(specs: list[dict], max_calls: int = 4) -> str | None:
-    """The GBNF grammar of calls to these tools (`agent.grammar`, cached there), or None without one."""
+def grammar_for(specs: list[dict], max_calls: int = 4, choices: Mapping[str, Sequence[str]] | None = None
+                ) -> str | None:
+    """The GBNF grammar of calls to these tools (`agent.grammar`, cached there), or None without one. `choices`:
+    argument name -> the only values it may take (the user's words for a place: `agent.places.copy_choices`)."""
     try:
         from agent import grammar
     except ImportError:
         return None
-    build = getattr(grammar, "call_grammar", None) or getattr(grammar, "grammar_for_specs", None)
-    return build(specs, max_calls) if build else None
+    build = getattr(grammar, "call_grammar", None)
+    return build(specs, max_calls, choices) if build else None
 
 
 @dataclass

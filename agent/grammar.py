@@ -10,16 +10,20 @@ The grammar describes Meta's pythonic list, the form `agent.format.parse_tool_ca
 - values by type: strings are double-quoted Python literals on one line, integers, floats, booleans
   (`True`/`False`, also JSON's `true`/`false`, which the parser reads), lists and dicts of literals, enums as the
   listed values only;
-- at most `max_calls` calls per reply; strings and numbers have bounded lengths, so a constrained call always ends.
+- at most `max_calls` calls per reply; strings and numbers have bounded lengths, so a constrained call always ends;
+- with `choices` (argument name -> values), a string argument of that name takes only one of the listed values: the
+  agent lists the places the user wrote (`agent.places`), so a place argument copies the user's words.
 
 Prose is never constrained by it: the llama.cpp backend only switches the grammar on when the reply opens a call.
-`call_grammar(specs)` is cached by the specs' content, so the same tool set gives the same text (and the backend can
-cache the compiled grammar by text).
+`call_grammar(specs, choices=...)` is cached by the specs' and choices' content, so the same tool set gives the same
+text (and the backend can cache the compiled grammar by text).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -57,8 +61,16 @@ def gbnf_literal(text: str) -> str:
     return f'"{escaped}"'
 
 
-def _value_rule(prop: Mapping[str, Any], rule_name: str, rules: list[str]) -> str:
-    """The rule name (or inline expression) for one argument's values; extra rules go to `rules`."""
+def _choice_rule(name: str) -> str:
+    """The rule of the listed values of argument `name` (one rule shared by every function with that argument)."""
+    return "choice-" + re.sub(r"[^A-Za-z0-9]+", "-", name) + f"-{zlib.crc32(name.encode()):08x}"
+
+
+def _value_rule(prop: Mapping[str, Any], rule_name: str, rules: list[str], choice: str | None = None) -> str:
+    """The rule name (or inline expression) for one argument's values; extra rules go to `rules`. `choice`: the rule
+    of this argument's listed values, used for a string argument without an enum."""
+    if choice is not None and not prop.get("enum") and str(prop.get("type", "")).lower() == "string":
+        return choice
     if "enum" in prop and prop["enum"]:
         rules.append(f"{rule_name} ::= " + " | ".join(gbnf_literal(format_literal(v)) for v in prop["enum"]))
         return rule_name
@@ -71,14 +83,15 @@ def _value_rule(prop: Mapping[str, Any], rule_name: str, rules: list[str]) -> st
     return _TYPE_RULES.get(kind, "val")
 
 
-def _function_rules(index: int, spec: Mapping[str, Any]) -> list[str]:
+def _function_rules(index: int, spec: Mapping[str, Any], choices: Mapping[str, Sequence[str]]) -> list[str]:
     """Rules for one function: `f3 ::= "name(" args ")"`, with a rule per set of arguments already written."""
     params = spec.get("parameters") or {}
     properties: Mapping[str, Any] = params.get("properties") or {}
     required = set(params.get("required") or ()) & set(properties)
     names = list(properties)
     rules: list[str] = []
-    values = [_value_rule(properties[name], f"f{index}-v{j}", rules) for j, name in enumerate(names)]
+    values = [_value_rule(properties[name], f"f{index}-v{j}", rules, _choice_rule(name) if name in choices else None)
+              for j, name in enumerate(names)]
     prefix = f"f{index}"
     rules.insert(0, f"{prefix} ::= {gbnf_literal(spec['name'] + '(')} {prefix}-a0")
 
@@ -108,27 +121,40 @@ def _function_rules(index: int, spec: Mapping[str, Any]) -> list[str]:
 
 
 @lru_cache(maxsize=64)
-def _grammar_for(specs_json: str, max_calls: int) -> str:
-    specs = json.loads(specs_json)
+def _grammar_for(specs_json: str, max_calls: int, choices_json: str = "{}") -> str:
+    specs, choices = json.loads(specs_json), json.loads(choices_json)
     calls = " | ".join(f"f{i}" for i in range(len(specs)))
     more = f" (sep call){{0,{max_calls - 1}}}" if max_calls > 1 else ""
     lines = [f'root ::= "[" call{more} "]"', f"call ::= {calls}"]
     for i, spec in enumerate(specs):
-        lines.extend(_function_rules(i, spec))
+        lines.extend(_function_rules(i, spec, choices))
+    for name, values in choices.items():
+        if not any(_choice_rule(name) in line for line in lines):
+            continue  # no string argument of that name: no rule
+        lines.append(f"{_choice_rule(name)} ::= " + " | ".join(gbnf_literal(format_literal(v)) for v in values))
     lines.append(_COMMON_RULES)
     return "\n".join(lines) + "\n"
 
 
-def call_grammar(specs: Sequence[Mapping[str, Any]], max_calls: int = 4) -> str | None:
-    """The GBNF text for calls to these tools (`None` without tools: nothing to call). Same specs, same text."""
+def call_grammar(specs: Sequence[Mapping[str, Any]], max_calls: int = 4,
+                 choices: Mapping[str, Sequence[str]] | None = None) -> str | None:
+    """The GBNF text for calls to these tools (`None` without tools: nothing to call). Same specs, same text.
+
+    `choices`: argument name -> the only values a string argument of that name may take (an empty list leaves the
+    argument free: a grammar cannot offer nothing).
+    """
     specs = [s for s in specs if s.get("name")]
     if not specs:
         return None
     if max_calls < 1:
         raise ValueError("max_calls must be at least 1")
-    return _grammar_for(json.dumps(list(specs), ensure_ascii=False), max_calls)
+    listed = {name: list(dict.fromkeys(str(v) for v in values)) for name, values in (choices or {}).items()}
+    listed = {name: values for name, values in sorted(listed.items()) if values}
+    return _grammar_for(json.dumps(list(specs), ensure_ascii=False), max_calls,
+                        json.dumps(listed, ensure_ascii=False))
 
 
-def grammar_for_tools(tools: Iterable[Any], max_calls: int = 4) -> str | None:
+def grammar_for_tools(tools: Iterable[Any], max_calls: int = 4,
+                      choices: Mapping[str, Sequence[str]] | None = None) -> str | None:
     """`call_grammar` for `Tool` objects (anything with a `.spec`)."""
-    return call_grammar([t.spec for t in tools], max_calls)
+    return call_grammar([t.spec for t in tools], max_calls, choices)

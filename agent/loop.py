@@ -45,6 +45,7 @@ from agent.events import (
 )
 from agent.format import PYTHON_TAG, ToolCall, ToolCallParseError, classify_opening, parse_tool_calls, validate_call
 from agent.messages import Message, tool_result_message
+from agent.places import copy_choices, forced_places
 from agent.prompts import get_mode, mode_system_prompt
 from agent.redaction import redact as redact_secrets
 from tools.base import Tool, timed
@@ -71,6 +72,9 @@ class AgentSettings:
         "help": "The last LLM call of a turn cannot open a tool call, so every turn ends in an answer."})
     ask_for_missing: bool = field(default=True, metadata={
         "help": "Ask for a place the user never named instead of running a call with an invented one."})
+    copy_places: bool = field(default=True, metadata={
+        "help": "A place argument is one of the user's words (the call grammar's choices); a place the grammar forced "
+                "on a model that wanted another is asked for (with ask_for_missing; backends that report it only)."})
     answer_failures: bool = field(default=True, metadata={
         "help": "When every tool call failed, the agent says plainly what failed instead of asking the model."})
     ground_answers: bool = field(default=True, metadata={
@@ -122,7 +126,16 @@ class Agent:
         specs = [t.spec for t in self.tools.values()]
         return Message("system", mode_system_prompt(self.mode, specs, today=self.today, icl=self.settings.icl))
 
-    def call_params(self) -> GenerationParams:
+    def grammar_choices(self, conversation: Sequence[Message]) -> dict[str, list[str]]:
+        """The call grammar's choices for place arguments (agent/places.py): only where a forced place can be told
+        from a copied one (copy_places and ask_for_missing on, a backend that reports grammar overrides)."""
+        settings = self.settings
+        if not (settings.copy_places and settings.ask_for_missing and settings.call_grammar
+                and getattr(self.llm, "reports_grammar_overrides", False)):
+            return {}
+        return copy_choices(self.specs.values(), conversation)
+
+    def call_params(self, choices: dict[str, list[str]] | None = None) -> GenerationParams:
         """This agent's sampling settings with its call threshold (tool eagerness) and call grammar filled in."""
         params = self.settings.generation
         if not self.tools:
@@ -136,7 +149,7 @@ class Agent:
             threshold = model_call_threshold(getattr(self.llm, "name", ""))
         grammar = params.call_grammar
         if grammar is None and self.settings.call_grammar:
-            grammar = grammar_for(list(self.specs.values()), max(self.settings.max_tool_calls, 1))
+            grammar = grammar_for(list(self.specs.values()), max(self.settings.max_tool_calls, 1), choices)
         return replace(params, call_threshold=threshold, call_grammar=grammar)
 
     def run(self, user_text: str, history: Sequence[Message] = ()) -> Iterator[Event]:
@@ -168,7 +181,8 @@ class Agent:
         new_messages = [Message("user", user_text)]
         history = list(history)
         system = self.system_message()
-        params = self.call_params()
+        choices = self.grammar_choices([*history, *new_messages])  # the user's words: the same for every call
+        params = self.call_params(choices)
         turn = TurnState()
         answer, force_prose = "", False
         for number in range(1, self.settings.max_llm_calls + 1):
@@ -239,8 +253,9 @@ class Agent:
                 force_prose = True
                 continue
             if self.settings.ask_for_missing:
-                parameter = missing_value(calls, self.specs, [*history, *new_messages])
-                kept = grounded_calls(calls, self.specs, [*history, *new_messages]) if parameter else calls
+                forced = forced_places(reply, usage.grammar_overrides) if choices else []
+                parameter = missing_value(calls, self.specs, [*history, *new_messages], forced)
+                kept = grounded_calls(calls, self.specs, [*history, *new_messages], forced) if parameter else calls
                 if not kept:
                     answer, turn.asked, turn.ending = question_for(parameter), True, "asked"
                     yield Token(answer)

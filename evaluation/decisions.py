@@ -20,6 +20,7 @@ from typing import Any
 from agent.backends.base import LLM, BackendError, GenerationParams, Usage
 from agent.endings import grammar_for, missing_value
 from agent.format import ToolCallParseError, classify_opening, parse_tool_calls
+from agent.places import copy_choices, forced_places
 from evaluation.cases import EvalCase
 from evaluation.runner import first_call
 from evaluation.scoring import SampleScore, score_reply
@@ -41,10 +42,20 @@ class DecisionRecord:
     reply_call: str = ""  # a call under the grammar: the free one if the model called, else a forced one ("": none)
     grammar_error: str = ""
     seconds: float = 0.0
+    # Where the call grammar overruled the model, (byte offset, mass), in `reply` and in `reply_call` (a forced call);
+    # None: not recorded (the backend cannot tell, or a record from before the grammar copied places).
+    overrides: list[tuple[int, float]] | None = None
+    call_overrides: list[tuple[int, float]] | None = None
 
     @property
     def free_calls(self) -> bool:
         return classify_opening(self.reply) != "prose"
+
+    def overrides_of(self, reply: str) -> list[tuple[int, float]] | None:
+        """The grammar overrides recorded for one of this record's replies (None if none were)."""
+        if reply == self.reply:
+            return self.overrides
+        return self.call_overrides if reply == self.reply_call else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,23 +74,29 @@ def record_case(llm: LLM, case: EvalCase, max_tokens: int = 128, force_floor: fl
 
     start = time.perf_counter()
     grammar, error = None, ""
+    # As the agent does (agent.loop.Agent.grammar_choices): places copied from the user's words, where the backend
+    # tells a copied place from a forced one.
+    choices = copy_choices(case.functions, case.messages) if getattr(llm, "reports_grammar_overrides", False) else {}
     try:
-        grammar = grammar_for(case.functions)
+        grammar = grammar_for(case.functions, choices=choices)
     except Exception as exc:  # a spec the grammar cannot express: say so, run unconstrained
         error = f"{type(exc).__name__}: {exc}"[:200]
     free = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0, call_threshold=None, call_grammar=grammar,
                             repetition_guard=True)
     text, usage = _drain(llm, case, free, stop_at_prose=True)
+    overrides = usage.grammar_overrides if usage and choices else None
     p_call = usage.call_probability if usage else None
     if p_call is None:  # stopped at prose before the usage came: one more token reads it (the prompt is cached)
         _, usage = _drain(llm, case, replace(free, max_tokens=1), stop_at_prose=False)
         p_call = usage.call_probability if usage else None
     record = DecisionRecord(case.id, case.category, case.source, case.should_call, p_call, text, text, text,
-                            error or ("" if grammar else "no grammar for these specs"))
+                            error or ("" if grammar else "no grammar for these specs"), overrides=overrides,
+                            call_overrides=overrides)
     if not record.free_calls:
-        record.reply_call = ""
+        record.reply_call, record.call_overrides = "", None
         if p_call is not None and p_call >= force_floor:  # threshold 0: P(call) >= 0, the reply is a call
-            record.reply_call, _ = _drain(llm, case, replace(free, call_threshold=0.0), False)
+            record.reply_call, usage = _drain(llm, case, replace(free, call_threshold=0.0), False)
+            record.call_overrides = usage.grammar_overrides if usage and choices else None
     record.seconds = round(time.perf_counter() - start, 3)
     return record
 
@@ -135,19 +152,21 @@ def effective_reply(record: DecisionRecord, variant: Variant) -> str:
     return record.reply_call or record.reply
 
 
-def asked(case: EvalCase, reply: str) -> bool:
-    """Would the agent ask for a missing place instead of running this reply's calls?"""
+def asked(case: EvalCase, reply: str, overrides: list[tuple[int, float]] | None = None) -> bool:
+    """Would the agent ask for a missing place instead of running this reply's calls? (`overrides`: where the call
+    grammar overruled the model in this reply, as the agent reads them.)"""
     try:
         calls = parse_tool_calls(reply)
     except ToolCallParseError:
         return False
-    return bool(calls) and missing_value(calls, case.specs, case.messages) is not None
+    forced = forced_places(reply, overrides)
+    return bool(calls) and missing_value(calls, case.specs, case.messages, forced) is not None
 
 
 def score_variant(case: EvalCase, record: DecisionRecord, variant: Variant) -> tuple[SampleScore, bool]:
     """The first call's score under `variant`, and whether the agent asked instead of calling."""
     reply = effective_reply(record, variant)
-    was_asked = variant.ask and asked(case, reply)
+    was_asked = variant.ask and asked(case, reply, record.overrides_of(reply))
     score = score_reply(case, "" if was_asked else reply)
     if was_asked:  # the format of what the model wrote still counts
         score.format_valid = score_reply(case, reply).format_valid
@@ -220,7 +239,7 @@ def asked_replies(records: Sequence[DecisionRecord], cases: dict[str, EvalCase])
         case = cases.get(r.case_id)
         if case is not None:
             replies = {r.reply, r.reply_grammar, r.reply_call}
-            out[r.case_id] = {reply for reply in replies if reply and asked(case, reply)}
+            out[r.case_id] = {reply for reply in replies if reply and asked(case, reply, r.overrides_of(reply))}
     return out
 
 

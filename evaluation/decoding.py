@@ -232,7 +232,7 @@ def ask_section(model: str, fit: dict | None, args) -> list[str]:
         weather_calls = [c for c in calls if "weather" in c.name]
         if not weather_calls:
             continue
-        was_asked = dec.asked(case, reply)
+        was_asked = dec.asked(case, reply, record.overrides_of(reply))
         if case.should_call:
             called_weather += 1
             wrong += was_asked

@@ -6,7 +6,11 @@ Fakes are for the model's *choices*; everything else (tools, HTTP, parsing, the 
 - `DecidingLLM` decides like the llama.cpp backend does: each reply has a probability of opening a call
   (`Choice(call=..., prose=..., p=...)`), and the decoding params are obeyed the same way (`call_threshold`: call iff
   p >= threshold, above 1 never; `call_grammar`: a scripted call the grammar would not allow fails the test;
-  `max_tokens`, `repetition_guard`), with `Usage.call_probability` and `finish_reason` reported.
+  `max_tokens`, `repetition_guard`), with `Usage.call_probability` and `finish_reason` reported. With
+  `reports_grammar_overrides=True` it also reports where the call grammar overruled the model, as the llama.cpp
+  backend does: a `Choice`'s `overrides` are (text, mass) pairs, each an override at the first byte of `text` in the
+  call (`Choice(call='[get_current_weather(location="umbrella")]', overrides=(("umbrella", 0.002),))`: the grammar
+  forced "umbrella" on a model that gave 0.2% to the user's words there).
 - `ScriptedSource` drives the real app (browser, gradio_client, screenshots) with the catalogue's real models plus
   `scripted-tools`, a rule-based fake that calls a tool when asked about the weather or a person/thing, answers from
   the tool result, and otherwise chats (the base embedded model never calls tools):
@@ -29,8 +33,8 @@ from functools import lru_cache
 import numpy as np
 
 from agent.backends.base import GenerationParams, Usage
-from agent.backends.decoding import RepetitionGuard
 from agent.backends.llamacpp import common_prefix_length
+from agent.backends.sampling import RepetitionGuard
 from agent.format import looks_like_call
 from agent.messages import Message, render_llama3
 from fakes.gbnf import Grammar
@@ -136,6 +140,7 @@ class Choice:
     call: Reply | None = None
     prose: Reply | None = None
     p: float = 0.9
+    overrides: tuple[tuple[str, float], ...] = ()  # (text in the call, mass): where the grammar overruled the model
 
 
 class DecidingLLM(ScriptedLLM):
@@ -148,11 +153,13 @@ class DecidingLLM(ScriptedLLM):
 
     def __init__(self, replies: Sequence[Reply | Choice] = (), *, p_call: float = 0.9, p_prose: float = 0.05,
                  prose_fallback: Callable[[list[Message]], str] = answer_without_call, check_grammar: bool = True,
-                 **kwargs):
+                 reports_grammar_overrides: bool = False, **kwargs):
         super().__init__(replies, **kwargs)
         self.p_call, self.p_prose = p_call, p_prose
         self.prose_fallback = prose_fallback
         self.check_grammar = check_grammar
+        self.reports_grammar_overrides = reports_grammar_overrides
+        self.params: list[GenerationParams] = []  # of every LLM call, in order
         self.decisions: list[tuple[float, float | None, bool]] = []  # (p, threshold, called) per LLM call
 
     def next_reply(self, messages: list[Message]) -> Reply | Choice:
@@ -190,7 +197,10 @@ class DecidingLLM(ScriptedLLM):
 
     def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str | Usage]:
         messages = list(messages)
-        text, p = self.decide(self.next_reply(messages), messages, params)
+        self.params.append(params)
+        reply = self.next_reply(messages)
+        text, p = self.decide(reply, messages, params)
+        overrides = _scripted_overrides(reply, text) if params.call_grammar and looks_like_call(text) else []
         pieces = fake_tokenize(text)
         finish = "stop"
         if len(pieces) > params.max_tokens:
@@ -208,7 +218,18 @@ class DecidingLLM(ScriptedLLM):
         for i in range(0, len(text), self.chunk_chars):
             yield text[i:i + self.chunk_chars]
         yield Usage(prompt_tokens=len(prompt), cached_tokens=cached, completion_tokens=len(pieces),
-                    call_probability=p, finish_reason=finish)
+                    call_probability=p, finish_reason=finish,
+                    grammar_overrides=overrides if self.reports_grammar_overrides else None)
+
+
+def _scripted_overrides(reply: Reply | Choice, call: str) -> list[tuple[int, float]]:
+    """A `Choice`'s overrides as the decoder reports them: (byte offset of the text in the call, mass)."""
+    overrides = []
+    for text, mass in reply.overrides if isinstance(reply, Choice) else ():
+        if text not in call:
+            raise AssertionError(f"scripted override at {text!r}, which the call {call!r} does not contain")
+        overrides.append((len(call[:call.index(text)].encode()), mass))
+    return overrides
 
 
 @lru_cache(maxsize=16)

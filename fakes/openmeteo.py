@@ -88,6 +88,9 @@ PLACES: tuple[Place, ...] = (
           39600, 4627345, Weather(24.8, 25.6, 64, 0.0, 0, 15.1, 90, (0, 1, 95, 80), 27.3, 19.4, 0.0, 15, 24.0)),
     Place(360630, "Cairo", 30.06263, 31.24967, "Egypt", "EG", "Cairo", "Africa/Cairo", "EET", 7200, 9606916,
           Weather(19.5, 18.7, 45, 0.0, 0, 11.0, 0, (0, 0, 1, 0), 21.6, 10.8, 0.0, 0, 18.0)),
+    # A city the fine-tuned model never saw, which it used to miscopy ("Uzbekota"): tests/test_copy_places.py.
+    Place(3833367, "Ushuaia", -54.8, -68.3, "Argentina", "AR", "Tierra del Fuego", "America/Argentina/Ushuaia", "-03",
+          -10800, 58028, Weather(4.7, 0.9, 79, 0.3, 61, 27.4, 270, (61, 3, 80, 2), 6.8, 1.6, 2.6, 65, 38.0)),
     # A second Paris, so "Paris, Texas" has something to find.
     Place(4717560, "Paris", 33.66094, -95.55551, "United States", "US", "Texas", "America/Chicago", "CST", -21600,
           24782, Weather(12.0, 10.5, 60, 0.0, 2, 16.0, 180, (2, 3, 61, 0), 14.0, 3.5, 1.0, 30, 22.0)),

@@ -143,6 +143,25 @@ def test_with_a_zero_threshold_every_reply_is_a_valid_call_even_sampled_hot(any_
 
 
 @pytest.mark.model
+def test_a_call_that_loops_inside_a_string_until_its_budget_still_ends_as_a_valid_call(tuned_llm):
+    """BFCL irrelevance_216: the tuned model writes `to_currency="italian_restaurant_online_review_review_...` until
+    max_tokens. Near the budget the decoder closes what is open; inside a string `)` and `]` are only more string, so
+    the closing quote must come first (it once wrote `\')]}]]]]...` and the reply did not parse)."""
+    from agent.endings import grammar_for
+    from evaluation.cases import load_bfcl
+
+    case = next(c for c in load_bfcl("irrelevance") if c.id == "irrelevance_216")
+    for threshold in (None, 0.0):  # the model's own call, and a forced one
+        params = GenerationParams(max_tokens=128, temperature=0.0, seed=0, call_threshold=threshold,
+                                  call_grammar=grammar_for(case.functions))
+        *chunks, usage = tuned_llm.stream(case.messages, params)
+        text = "".join(chunks)
+        calls = parse_tool_calls(text)
+        assert calls and all(validate_call(c, case.specs) == [] for c in calls), (threshold, text[-80:])
+        assert usage.completion_tokens <= 128
+
+
+@pytest.mark.model
 def test_the_call_probability_tells_the_tuned_model_from_the_base(embedded_llm, tuned_llm):
     question = "What's the weather in Oslo?"
     _, base = generate(embedded_llm, "weather", question, max_tokens=1, temperature=0.0)

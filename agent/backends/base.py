@@ -52,6 +52,9 @@ class Usage:
     call_probability: float | None = None  # P(the reply opens a tool call) at the first generated token, if read
     finish_reason: str | None = None  # "stop", "length" (cut at max_tokens), "repetition" (stopped by the guard)
     token_counts_known: bool = True  # False: the server reported no usage, so the counts above are unknown, not 0
+    # Where a call grammar refused the model's token: (byte offset in the reply, the probability the model gave to
+    # what the grammar allowed there). None: this backend cannot tell; [] under a grammar: it never had to.
+    grammar_overrides: list[tuple[int, float]] | None = None
 
     @property
     def evaluated_tokens(self) -> int:
@@ -70,6 +73,8 @@ class Usage:
             "call_probability": None if self.call_probability is None else round(self.call_probability, 4),
             "finish_reason": self.finish_reason,
             "token_counts_known": self.token_counts_known,
+            "grammar_overrides": None if self.grammar_overrides is None else [
+                [offset, round(mass, 6)] for offset, mass in self.grammar_overrides],
         }
 
 

@@ -19,28 +19,31 @@ of `Llama.create_completion`, for three reasons:
   rejects it are the 256 most likely tokens filtered (and the whole vocabulary only if none of those fits), the way
   llama.cpp's own `common_sampler` does. The call ends as soon as the grammar is complete (no extra token for EOS).
   Near max_tokens, or when the call loops, the first closing token the grammar allows is taken (`"`, `)`, `]`), so a
-  call under a grammar ends well-formed instead of being cut.
+  call under a grammar ends well-formed instead of being cut. Each time the grammar refuses the model's token, the
+  decoder notes where (the byte offset of the replacement in the reply) and how much of the model's probability the
+  grammar still allowed there (`Decoder.grammar_overrides`): the agent tells a place the model copied from one the
+  grammar forced on it (agent/places.py).
 - **No wasted tokens.** A reply whose last tokens repeat the same span (32+ tokens of one loop, at least 3 repeats,
   2 for spans of 20+ tokens) stops with finish_reason "repetition" instead of running to max_tokens.
 """
 
 from __future__ import annotations
 
-import codecs
 import ctypes
 import math
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from agent.backends.base import GenerationParams
+from agent.backends.sampling import RepetitionGuard, TextStream, keep_only, sampler_chain
 
 try:
     import llama_cpp
-except ImportError:  # the pure helpers (RepetitionGuard, TextStream) still work without it
+except ImportError:  # the tables need it; agent.backends.sampling's pure helpers work without it
     llama_cpp = None
 
 PYTHON_TAG = "<|python_tag|>"
@@ -81,7 +84,14 @@ class TokenTable:
         self.eog_token = eog[0] if eog else llama_cpp.llama_vocab_eos(vocab)
         self.control = frozenset(control)
         self.control_ids = np.asarray(control, dtype=np.int32)
-        self.closers = np.asarray(closers, dtype=np.int32)  # `"`, `)`, `")]`...: what ends a string, call or list
+        # `"`, `)`, `")]`...: what ends a string, call or list, in the order a call near its budget tries them: a
+        # token opening with `"` first (inside a string `)` and `]` are only more string, so they must not come first),
+        # then `)` / `}` (a call, a dict), then `]` (a list) and the rest.
+        tiers: list[list[int]] = [[], [], []]
+        for token in closers:
+            first = pieces[token].strip()[:1]
+            tiers[0 if first == b'"' else 1 if first in (b")", b"}") else 2].append(token)
+        self.closer_tiers = [np.asarray(t, dtype=np.int32) for t in tiers]
         self._grammars: OrderedDict[str, GrammarMatcher] = OrderedDict()
 
     def grammar(self, text: str) -> GrammarMatcher:
@@ -106,12 +116,17 @@ def token_table(llama: Any) -> TokenTable:
     return table
 
 
-def call_probability(logits: np.ndarray, openings: np.ndarray) -> float:
-    """P(first token opens a call): the softmax mass of the opening tokens, at temperature 1."""
+def softmax_mass(logits: np.ndarray, ids: np.ndarray) -> float:
+    """The probability of `ids` together: their softmax mass over the whole vocabulary, at temperature 1."""
     top = float(np.max(logits))
     weights = np.exp(logits.astype(np.float64) - top)
     total = float(weights.sum())
-    return float(weights[openings].sum() / total) if total > 0 and len(openings) else 0.0
+    return float(weights[ids].sum() / total) if total > 0 and len(ids) else 0.0
+
+
+def call_probability(logits: np.ndarray, openings: np.ndarray) -> float:
+    """P(first token opens a call): the softmax mass of the opening tokens, at temperature 1."""
+    return softmax_mass(logits, openings)
 
 
 class GrammarMatcher:
@@ -168,72 +183,6 @@ class GrammarMatcher:
         return self.accepts(self.table.eog_token)
 
 
-class RepetitionGuard:
-    """Notices when the last tokens are one span repeated: ABCABCABC... (exact repeats of any period up to 64)."""
-
-    def __init__(self, min_span: int = 32, max_period: int = 64, long_period: int = 20):
-        self.min_span, self.max_period, self.long_period = min_span, max_period, long_period
-        self.tokens: list[int] = []
-        self.positions: dict[int, list[int]] = {}
-
-    def push(self, token: int) -> bool:
-        """Add a token; True if the reply now ends in a loop."""
-        tokens, n = self.tokens, len(self.tokens)
-        tokens.append(token)
-        seen = self.positions.setdefault(token, [])
-        looping = False
-        for previous in reversed(seen):
-            period = n - previous
-            if period > self.max_period:
-                break
-            repeats = max(2 if period >= self.long_period else 3, -(-self.min_span // period))
-            span = repeats * period
-            if span <= n + 1 and tokens[-span:] == tokens[-period:] * repeats:
-                looping = True
-                break
-        seen.append(n)
-        return looping
-
-
-class TextStream:
-    """Token bytes in, text out: UTF-8 split across tokens is joined; text that may begin a stop string is held."""
-
-    def __init__(self, stops: Sequence[str]):
-        self.stops = [s for s in stops if s]
-        self._starts = frozenset(s[0] for s in self.stops)  # text without these cannot begin a stop string
-        self._longest = max((len(s) for s in self.stops), default=0)
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.pending = ""
-        self.text = ""  # everything decoded so far, stop string excluded
-        self.stopped = False
-
-    def push(self, data: bytes) -> str:
-        self.pending += self._decoder.decode(data)
-        for stop in self.stops:
-            at = self.pending.find(stop)
-            if at >= 0:
-                self.pending, self.stopped = self.pending[:at], True
-        if self.stopped:
-            return self.flush()
-        hold = 0
-        tail = self.pending[-self._longest:] if self._longest else ""
-        for stop in self.stops if not self._starts.isdisjoint(tail) else ():
-            for k in range(min(len(stop) - 1, len(self.pending)), hold, -1):
-                if self.pending.endswith(stop[:k]):
-                    hold = k
-                    break
-        out = self.pending[:len(self.pending) - hold]
-        self.pending = self.pending[len(out):]
-        self.text += out
-        return out
-
-    def flush(self) -> str:
-        out = self.pending + ("" if self.stopped else self._decoder.decode(b"", final=True))
-        self.pending = ""
-        self.text += out
-        return out
-
-
 class Decoder:
     """One reply, from the logits of the evaluated prompt to its last token. Read the results after `run()`."""
 
@@ -243,6 +192,9 @@ class Decoder:
         self.llama, self.table, self.params, self.max_tokens = llama, table, params, max_tokens
         self.grammar, self.classify, self.logits_processor = grammar, classify, logits_processor
         self.call_probability: float | None = None
+        # (byte offset in the reply of the token the grammar chose instead of the model's, the probability mass at
+        # temperature 1 of the tokens the grammar allowed there, among the candidates checked)
+        self.grammar_overrides: list[tuple[int, float]] = []
         self.finish_reason = "length"
         self.generated = 0
         self._opening_settled = False  # prose guard: the reply reads as prose for good, no more checks
@@ -259,7 +211,7 @@ class Decoder:
 
     def run(self) -> Iterator[str]:
         params, table, grammar = self.params, self.table, self.grammar
-        chain = _sampler_chain(params)
+        chain = sampler_chain(params)
         try:
             if grammar is not None:
                 grammar.reset()
@@ -287,10 +239,10 @@ class Decoder:
             if blank and decision == "prose":
                 logits[table.openings] = -math.inf
             elif blank and decision == "call" and not in_call:
-                _keep_only(logits, grammar.first_tokens if grammar is not None else table.openings)
+                keep_only(logits, grammar.first_tokens if grammar is not None else table.openings)
             if in_call:
                 closing = closing or self.max_tokens - self.generated <= min(CLOSING_MARGIN, self.max_tokens // 4)
-                token = self._sample_in_grammar(chain, logits, closing)
+                token = self._sample_in_grammar(chain, logits, closing, len(raw))
                 if token is None:
                     self.finish_reason = "stop"  # the grammar allows nothing more: the call is as complete as it gets
                     break
@@ -301,7 +253,8 @@ class Decoder:
                 elif blank and token in table.opening_set and (decision == "call" or grammar is not None):
                     in_call = grammar is not None
                     if in_call and not grammar.accepts(token):
-                        _keep_only(logits, grammar.first_tokens)
+                        self._overridden(len(raw), logits, grammar.first_tokens)
+                        keep_only(logits, grammar.first_tokens)
                         token = llama_cpp.llama_sampler_sample(chain, ctx, -1)
             if token in table.eog:
                 self.finish_reason = "stop"
@@ -332,16 +285,18 @@ class Decoder:
         if tail:
             yield tail
 
-    def _sample_in_grammar(self, chain: Any, logits: np.ndarray, closing: bool) -> int | None:
-        """Sample as usual; if the grammar rejects the token, sample again among the likely tokens it allows.
+    def _sample_in_grammar(self, chain: Any, logits: np.ndarray, closing: bool, offset: int) -> int | None:
+        """Sample as usual; if the grammar rejects the token, sample again among the likely tokens it allows (and
+        note the override at byte `offset`).
 
         `closing`: out of budget or looping, so the first token that may close something (a string, the call, the
         list) is taken, whenever the grammar allows one.
         """
         if closing:
-            closers = self.grammar.allowed(self.table.closers)
-            if len(closers):
-                return self._sample_among(chain, logits, closers)
+            for tier in self.table.closer_tiers:
+                closers = self.grammar.allowed(tier)
+                if len(closers):
+                    return self._sample_among(chain, logits, closers)
         token = llama_cpp.llama_sampler_sample(chain, self.llama.ctx, -1)
         if self.grammar.accepts(token):
             return token
@@ -352,12 +307,17 @@ class Decoder:
             allowed = self.grammar.allowed(np.arange(len(logits), dtype=np.int32))
         if len(allowed) == 0:
             return None
+        self._overridden(offset, logits, allowed)
         return self._sample_among(chain, logits, allowed)
+
+    def _overridden(self, offset: int, logits: np.ndarray, allowed: np.ndarray) -> None:
+        """The grammar refused the model's token at byte `offset`: note how sure the model was of what it may write."""
+        self.grammar_overrides.append((offset, softmax_mass(logits, allowed)))
 
     def _sample_among(self, chain: Any, logits: np.ndarray, allowed: np.ndarray) -> int:
         if not np.isfinite(logits[allowed]).any():
             logits[allowed] = 0.0  # the model gave them no weight at all: any allowed token, uniformly
-        _keep_only(logits, allowed)
+        keep_only(logits, allowed)
         return llama_cpp.llama_sampler_sample(chain, self.llama.ctx, -1)
 
     def _refuse_call_openings(self, chain: Any, logits: np.ndarray, raw: bytes, token: int) -> int:
@@ -375,25 +335,3 @@ class Decoder:
             logits[token] = -math.inf
             token = llama_cpp.llama_sampler_sample(chain, self.llama.ctx, -1)
         return self.table.eog_token  # the model wants nothing but a call here: end the reply, blank, rather than call
-
-
-def _keep_only(logits: np.ndarray, ids: np.ndarray) -> None:
-    kept = logits[ids].copy()
-    logits[:] = -math.inf
-    logits[ids] = kept
-
-
-def _sampler_chain(params: GenerationParams) -> Any:
-    """llama.cpp's sampler chain with `create_completion`'s defaults (top_k 40, min_p 0.05), or greedy at T=0."""
-    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-    add = llama_cpp.llama_sampler_chain_add
-    if params.temperature <= 0:
-        add(chain, llama_cpp.llama_sampler_init_greedy())
-        return chain
-    seed = llama_cpp.LLAMA_DEFAULT_SEED if params.seed is None else params.seed & 0xFFFFFFFF
-    add(chain, llama_cpp.llama_sampler_init_top_k(40))
-    add(chain, llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
-    add(chain, llama_cpp.llama_sampler_init_min_p(0.05, 1))
-    add(chain, llama_cpp.llama_sampler_init_temp(params.temperature))
-    add(chain, llama_cpp.llama_sampler_init_dist(seed))
-    return chain

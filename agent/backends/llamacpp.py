@@ -39,6 +39,8 @@ from models.gguf import check_lora_file, check_model_file
 class LlamaCppLLM:
     """A GGUF model (plus an optional GGUF LoRA adapter) loaded with llama-cpp-python."""
 
+    reports_grammar_overrides = True  # Usage.grammar_overrides says where the call grammar overruled the model
+
     def __init__(
         self,
         model_path: str | os.PathLike,
@@ -166,6 +168,7 @@ class LlamaCppLLM:
             usage.completion_tokens = max(usage.completion_tokens, decoder.generated)
             usage.call_probability = decoder.call_probability
             usage.finish_reason = decoder.finish_reason
+            usage.grammar_overrides = decoder.grammar_overrides
         yield usage
 
     def _prefill(self, tokens: Sequence[int]) -> int:

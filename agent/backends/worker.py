@@ -104,6 +104,8 @@ def describe_exit(exitcode: int | None) -> str:
 class ModelWorker:
     """`LlamaCppLLM(**load_kwargs)` running in a child process, behind the `LLM` interface."""
 
+    reports_grammar_overrides = True  # as LlamaCppLLM: its Usage (grammar overrides too) comes back whole
+
     def __init__(self, name: str, load_timeout_s: float = 600.0, **load_kwargs: Any):
         self.name = name
         context = multiprocessing.get_context("spawn")  # never fork a process that runs threads

@@ -1,0 +1,185 @@
+"""Places copied from what the user said: the call grammar's choices for a place argument, and the places it forced.
+
+A 135M model copies city names it never saw badly ("Ushuaia" -> "Uzbekota", "Manila" -> "Mumbai"). With the agent's
+`copy_places` on, a place argument (`agent.endings.USER_SUPPLIED`) may only take a span of 1 to 4 words of the user's
+last messages or a place an earlier call used (`place_choices`), given to the call grammar as its `choices`
+(agent/grammar.py): the grammar mends a misspelt copy token by token. But it would also force some span ("umbrella")
+on a model that wanted a place nobody named ("London"). The llama.cpp decoder reports where the grammar overruled the
+model and how much probability the model gave to what the grammar allowed there (`Usage.grammar_overrides`); a place
+whose start was forced with less than `COPY_FLOOR` of it is a place nobody named (`forced_places`), and the agent asks
+for it, as for any place nobody named (`agent.endings.missing_value`).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from agent.endings import USER_SUPPLIED
+from agent.format import ToolCallParseError, looks_like_call, parse_tool_calls
+from agent.messages import Message
+
+# Calibrated on the generated validation split (never the test split) for smollm2-135m-funccall: temperature 0, the
+# call grammar with these choices, the fixed date, a call forced where the model answered in prose;
+# `python -m evaluation copy-floor --model smollm2-135m-funccall` (evaluation/copy_floor.py, 6.5 min on one core).
+# (a) 88 prompts whose wanted call has a place the user named: 82 never overruled at the place's start (1.0), the
+# others 0.186-0.351 (Calcutta, where the model wanted Kolkata; "In Nairobi"; Rome; Panama City). (b) the 11
+# missing_info prompts whose (forced) call has a place: 0.037-0.078 ("The Weather", "Like"; 3 distinct questions).
+# Any floor in (0.078, 0.186] separates them all (balanced accuracy 100%); 0.12 is their geometric middle (0.120).
+COPY_FLOOR = 0.12
+MAX_CHOICES = 256
+MAX_SPAN_WORDS = 4
+MAX_SPAN_CHARS = 100
+RECENT_USER_MESSAGES = 3
+# A word: letters and digits (accents kept), with `'`, `’`, `-` and `.` inside it ("What's", "Saint-Denis", "U.S").
+_WORD = re.compile(r"[^\W_]+(?:[-'’._]+[^\W_]+)*")
+_JOIN = re.compile(r"[ \t]*[,.]?[ \t]*")  # between two words of one span: spaces, one comma or full stop
+
+
+def _spans(text: str) -> list[str]:
+    """The spans of 1 to MAX_SPAN_WORDS consecutive words of `text`, as written, shortest first, each starting at a word
+    that may begin a place name (`_starts_place`)."""
+    words = list(_WORD.finditer(text))
+    in_lower_case = not any(w.group()[0].isupper() for w in words[1:])
+    spans: list[str] = []
+    for size in range(1, MAX_SPAN_WORDS + 1):
+        for i in range(len(words) - size + 1):
+            run = words[i:i + size]
+            if not _starts_place(run[0].group(), in_lower_case):
+                continue
+            if all(_JOIN.fullmatch(text[a.end():b.start()]) for a, b in zip(run, run[1:], strict=False)):
+                span = text[run[0].start():run[-1].end()]
+                if len(span) <= MAX_SPAN_CHARS:
+                    spans.append(span)
+    return spans
+
+
+def _starts_place(word: str, in_lower_case: bool) -> bool:
+    """May a place name begin with this word? Where the user capitalises (any capital after the first word), only at a
+    word they did not write in lower case: "in", "the" would otherwise offer "In The" to a model that wanted a place
+    (measured: "Tehran" -> "In The"). Where they write in lower case ("weather in bergen"), at any word. Never at a
+    one-letter word ("I need an umbrella")."""
+    return len(word) > 1 and (in_lower_case or not word[0].islower())
+
+
+def _capitalised(span: str) -> str:
+    """"new york" -> "New York": the user may type a place in lower case, the model writes it capitalised."""
+    return re.sub(r"(?:^|(?<=[\s,]))(\w)", lambda m: m.group(1).upper(), span)
+
+
+def place_choices(conversation: Iterable[Message], recent: int = RECENT_USER_MESSAGES,
+                  limit: int = MAX_CHOICES) -> list[str]:
+    """Every span of 1 to 4 words of the user's last `recent` messages (the latest first) that may be a place name
+    (`_starts_place`), each also capitalised; surrounding punctuation stripped, duplicates dropped, at most `limit`.
+    The places of calls already made since then come first: a follow-up ("And in °F?") may repeat the place of the
+    call before it."""
+    messages = list(conversation)
+    starts = [i for i, m in enumerate(messages) if m.role == "user"]
+    if recent <= 0 or not starts:
+        return []
+    window = messages[starts[-recent] if len(starts) >= recent else starts[0]:]
+    choices: dict[str, None] = dict.fromkeys(_called_places(window))
+    for message in reversed(window):
+        for span in _spans(message.content or "") if message.role == "user" else ():
+            choices.setdefault(span)
+            choices.setdefault(_capitalised(span))
+    return list(choices)[:limit]
+
+
+def _called_places(messages: Iterable[Message]) -> list[str]:
+    """The place values of the assistant's calls among `messages` (calls the agent already ran or asked about)."""
+    places = []
+    for message in messages:
+        if message.role != "assistant" or not looks_like_call(message.content or ""):
+            continue
+        try:
+            calls = parse_tool_calls(message.content)
+        except ToolCallParseError:
+            continue
+        places += [value for call in calls for name, value in call.arguments.items()
+                   if name in USER_SUPPLIED and isinstance(value, str) and value.strip()]
+    return places
+
+
+def place_arguments(specs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The user-supplied argument names (`USER_SUPPLIED`) these tools take as strings."""
+    names: set[str] = set()
+    for spec in specs:
+        properties = (spec.get("parameters") or {}).get("properties") or {}
+        names |= {n for n, p in properties.items() if n in USER_SUPPLIED and str(p.get("type", "")).lower() == "string"}
+    return [name for name in USER_SUPPLIED if name in names]
+
+
+def copy_choices(specs: Iterable[Mapping[str, Any]], conversation: Sequence[Message]) -> dict[str, list[str]]:
+    """The call grammar's `choices`: each place argument of these tools -> the user's spans ({} when there are none)."""
+    names = place_arguments(specs)
+    choices = place_choices(conversation) if names else []
+    return {name: choices for name in names} if choices else {}
+
+
+# ------------------------------------------------------------------------------------------- where a value starts
+
+def value_windows(reply: str) -> list[dict[str, tuple[int, int]]]:
+    """Per call of a pythonic-list reply, in order: each string argument -> (byte offset in the reply of its opening
+    quote, byte offset of its value's first character). [] when the reply does not parse as a list."""
+    start = reply.find("[")
+    if start < 0:
+        return []
+    body = reply[start:].rstrip()
+    try:
+        node = ast.parse(body, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    if not isinstance(node, ast.List):
+        return []
+    data = body.encode("utf-8")
+    lines = [0] + [i + 1 for i, byte in enumerate(data) if byte == 0x0A]
+    base = len(reply[:start].encode("utf-8"))
+
+    def offset(line: int, column: int) -> int:  # ast columns are UTF-8 byte offsets in their line
+        return base + lines[line - 1] + column
+
+    windows = []
+    for item in node.elts:
+        arguments = {}
+        for keyword in item.keywords if isinstance(item, ast.Call) else ():
+            value = keyword.value
+            if keyword.arg is None or not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+                continue
+            literal = offset(value.lineno, value.col_offset)
+            source = data[literal - base:literal - base + 8]
+            prefix = len(source) - len(source.lstrip(b"rRbBuU"))  # r"...", u"..."
+            quotes = 3 if source[prefix:prefix + 3] in (b'"""', b"'''") else 1
+            arguments[keyword.arg] = (literal, literal + prefix + quotes)
+        windows.append(arguments)
+    return windows
+
+
+def forced_places(reply: str, overrides: Sequence[Sequence[float]] | None, floor: float = COPY_FLOOR
+                  ) -> list[set[str]]:
+    """Per call of the reply: the place arguments the call grammar forced on the model, i.e. where, at the start of
+    the value (its opening quote or first character), the grammar refused the model's token while the model gave less
+    than `floor` to everything the grammar allowed. [] when the backend reported no overrides.
+
+    Only the start counts: mended later in the word ("U" + "zbekota" -> "U" + "shuaia"), the place is the user's and
+    the model was on its way to it; forced at the start ("London" -> "umbrella"), it never was. Nor does an override
+    before the argument count (a model that wanted to close the call and was made to add `location=`): its value may
+    still be a place the model copies willingly."""
+    if not overrides:
+        return []
+    return [{name for name, (quote_at, value_at) in arguments.items() if name in USER_SUPPLIED
+             and any(quote_at <= at <= value_at and mass < floor for at, mass in overrides)}
+            for arguments in value_windows(reply)]
+
+
+def value_start_masses(reply: str, overrides: Sequence[Sequence[float]] | None) -> list[float]:
+    """Per place argument of the reply's calls: the least mass the grammar left the model at the start of its value
+    (1.0 where it never refused the model's token there), as `forced_places` reads it. For calibrating `COPY_FLOOR`."""
+    masses = []
+    for arguments in value_windows(reply):
+        for name, (quote_at, value_at) in arguments.items():
+            if name in USER_SUPPLIED:
+                masses.append(min([mass for at, mass in overrides or () if quote_at <= at <= value_at], default=1.0))
+    return masses

@@ -1,0 +1,313 @@
+"""Places copied from what the user said (agent/places.py): the call grammar lets a place argument take only the user's
+words, and a place the grammar forced on a model that wanted another is asked for instead of run.
+
+Read three ways: the grammar text by the small GBNF reader (fakes/gbnf.py) and by llama.cpp's own engine; the agent
+with a scripted model that reports where the grammar overruled it (fakes.models.DecidingLLM); and whole turns of the
+real fine-tuned adapter against the local fake Open-Meteo server (marked `model`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from agent import Agent, AgentSettings
+from agent.backends.base import GenerationParams
+from agent.endings import question_for, states_temperature, temperatures_in
+from agent.events import FinalAnswer, LLMCallFinished, Notice, ToolCallFinished
+from agent.format import parse_tool_calls
+from agent.grammar import call_grammar
+from agent.messages import Message
+from agent.places import COPY_FLOOR, copy_choices, forced_places, place_choices, value_start_masses, value_windows
+from agent.prompts import MODES
+from evaluation import decisions as dec
+from evaluation.cases import EvalCase
+from evaluation.copy_floor import balanced_accuracy, fit_floor
+from fakes.gbnf import Grammar
+from fakes.models import Choice, DecidingLLM
+from fakes.openmeteo import find_place
+from tools import get_tools
+
+TODAY = dt.date(2026, 11, 21)
+WEATHER = [t.spec for t in get_tools(MODES["weather"].tool_names)]
+USHUAIA = str(find_place("Ushuaia").weather.temperature)  # "4.7"
+UMBRELLA = "Do I need an umbrella today?"
+ASCII = "".join(chr(c) for c in range(32, 127))  # what the grammar's random walks write where it lets them
+
+
+def user(*texts: str) -> list[Message]:
+    return [Message("user", text) for text in texts]
+
+
+# ------------------------------------------------------------------------------------------------ the grammar
+
+def test_a_grammar_with_choices_takes_a_listed_place_and_refuses_any_other():
+    grammar = Grammar(call_grammar(WEATHER, choices={"location": ["Ushuaia", "New York", "São Paulo"]}))
+    assert grammar.matches('[get_current_weather(location="Ushuaia")]')
+    assert grammar.matches('[get_weather_forecast(days=3, location="New York"), '
+                           'get_current_weather(location="São Paulo", unit="fahrenheit")]')
+    for wrong in ("Uzbekota", "Ushuaia ", "ushuaia", "New", ""):
+        assert not grammar.matches(f'[get_current_weather(location="{wrong}")]'), wrong
+    assert not grammar.matches('[get_current_weather(location="Ushuaia", unit="kelvin")]')  # the rest as before
+    rng = random.Random(5)
+    for _ in range(200):  # every call the grammar can write names a listed place
+        for call in parse_tool_calls(grammar.sample(rng, ASCII)):
+            assert call.arguments["location"] in ("Ushuaia", "New York", "São Paulo")
+
+
+def test_without_choices_the_grammar_is_unchanged_and_choices_are_part_of_its_cache_key():
+    plain = call_grammar(WEATHER)
+    assert call_grammar(WEATHER, choices=None) == plain and call_grammar(WEATHER, choices={}) == plain
+    assert call_grammar(WEATHER, choices={"location": []}) == plain  # nothing to offer: the argument stays free
+    assert call_grammar(WEATHER, choices={"query": ["Ada"]}) == plain  # no weather tool takes a query
+    oslo, lima = (call_grammar(WEATHER, choices={"location": [c]}) for c in ("Oslo", "Lima"))
+    assert len({plain, oslo, lima}) == 3 and call_grammar(WEATHER, choices={"location": ["Oslo"]}) == oslo
+
+
+def test_listed_places_with_quotes_and_accents_come_out_as_the_same_python_strings():
+    odd = ['Say "hi"', "Zürich", "Côte d'Ivoire", "back\\slash"]
+    grammar = Grammar(call_grammar(WEATHER, choices={"location": odd}))
+    rng = random.Random(1)
+    seen = {call.arguments["location"] for _ in range(300)
+            for call in parse_tool_calls(grammar.sample(rng, ASCII))}
+    assert seen == set(odd)
+
+
+# ------------------------------------------------------------------------------------------ the candidate places
+
+def test_the_places_are_the_users_spans_of_one_to_four_words():
+    choices = place_choices(user("What's the weather going to be like in Ushuaia this week?"))
+    assert {"Ushuaia", "What's", "Ushuaia this week", "What's the weather going"} <= set(choices)
+    assert "Ushuaia?" not in choices and "week?" not in choices  # surrounding punctuation stripped
+    assert "What's the weather going to" not in choices  # five words
+    assert not {"in", "In", "in Ushuaia", "the weather"} & set(choices)  # a user who capitalises names capitalises
+    assert len(choices) == len(set(choices))
+    spans = place_choices(user("Or São Paulo, Saint-Denis and St. Petersburg (Russia)", "weather in paris, france?"))
+    assert {"paris, france", "Paris, France", "São Paulo", "Saint-Denis", "St. Petersburg", "Russia"} <= set(spans)
+    assert "and" not in spans and "And" not in spans  # in lower case from a user who capitalises
+    assert "(Russia)" not in spans and "Petersburg (Russia" not in spans
+
+
+def test_a_place_starts_at_a_word_the_user_did_not_write_in_lower_case_and_never_at_i():
+    # Measured before this rule: "Any chance of rain in Tehran ...?" -> location="In The"; "Do I need an umbrella
+    # today?" -> location="I need an umbrella" (both with more mass than the floor at their start).
+    tehran = place_choices(user("Any chance of rain in Tehran in the coming 2 days?"))
+    assert "Tehran" in tehran and not [c for c in tehran if c.split()[0] in ("in", "In", "the", "The", "rain")]
+    assert place_choices(user(UMBRELLA)) == ["Do", "Do I", "Do I need", "Do I Need", "Do I need an", "Do I Need An"]
+    assert "Bucharest" in place_choices(user("weather bucharest"))  # all lower case: every word, capitalised too
+
+
+def test_the_places_come_from_the_last_user_messages_only_and_are_capped():
+    conversation = [*user("Weather in Lima?"), Message("assistant", "It is 20 °C in Oslo."),
+                    *user("And Quito?", "Thanks.", "And tomorrow?")]
+    choices = place_choices(conversation)
+    assert "Quito" in choices and "tomorrow" in choices
+    assert "Lima" not in choices and "Oslo" not in choices  # four user messages ago; the assistant's words
+    long = " ".join(f"word{i}" for i in range(500))
+    assert len(place_choices(user(long))) == 256 and len(place_choices(user(long), limit=10)) == 10
+
+
+def test_a_place_an_earlier_call_used_is_a_choice_too():
+    conversation = [*user("Is it T-shirt weather in Calcutta?"),
+                    Message("assistant", '[get_current_weather(location="Kolkata")]'),
+                    Message("ipython", '{"location": "Kolkata, India", "temperature": 31.0}'),
+                    Message("assistant", "It is 31 °C."), *user("What's that in °F?")]
+    choices = place_choices(conversation)
+    assert choices[0] == "Kolkata" and "Calcutta" in choices and "India" not in choices  # not the tool's words
+    assert "Kolkata" not in place_choices(conversation, recent=1)  # the call came before the last user message
+
+
+def test_only_tools_with_a_place_argument_get_choices():
+    assert set(copy_choices(WEATHER, user(UMBRELLA))) == {"location"}
+    assert copy_choices([t.spec for t in get_tools(["search_wikipedia"])], user(UMBRELLA)) == {}
+    assert copy_choices(WEATHER, user("?!")) == {}  # no words: the argument stays free
+
+
+# ------------------------------------------------------------------------------ where the grammar overruled it
+
+REPLY = ' [get_current_weather(location="Zürich", unit="celsius"), get_weather_forecast(days=2, location="Oslo")]'
+
+
+def at(text: str) -> int:
+    return REPLY.encode().index(text.encode())
+
+
+def test_value_windows_are_byte_offsets_from_the_opening_quote_to_the_first_character():
+    windows = value_windows(REPLY)
+    assert [set(w) for w in windows] == [{"location", "unit"}, {"location"}]
+    assert windows[0]["location"] == (at('"Zürich'), at("Zürich"))
+    assert windows[1]["location"] == (at('"Oslo'), at("Oslo"))
+    assert value_windows("It is cold.") == [] and value_windows("[get_current_weather(location=") == []
+
+
+def test_a_place_counts_as_forced_only_where_its_start_was_overruled_with_little_mass():
+    below, above = COPY_FLOOR / 10, min(1.0, COPY_FLOOR * 10)
+    assert forced_places(REPLY, [(at("Oslo"), below)]) == [set(), {"location"}]
+    assert forced_places(REPLY, [(at("Zürich"), below)]) == [{"location"}, set()]
+    assert forced_places(REPLY, [(at("Oslo"), above)]) == [set(), set()]  # the model was fairly sure of it
+    assert forced_places(REPLY, [(at("rich"), below), (at("celsius"), below)]) == [set(), set()]  # mid-value, unit
+    assert forced_places(REPLY, [(at("location"), below)]) == [set(), set()]  # made to write the argument only
+    assert forced_places(REPLY, None) == [] and forced_places(REPLY, []) == []
+    assert value_start_masses(REPLY, [(at("Oslo"), 0.02), (at('"Oslo'), 0.5)]) == [1.0, 0.02]
+
+
+# ------------------------------------------------------------------------------------------- the agent
+
+def weather_agent(llm, **settings) -> Agent:
+    return Agent(llm, get_tools(), mode="weather", today=TODAY, settings=AgentSettings(**settings))
+
+
+def run(agent: Agent, question: str):
+    events = list(agent.run(question))
+    assert isinstance(events[-1], FinalAnswer)
+    return events, events[-1], [e for e in events if isinstance(e, ToolCallFinished)]
+
+
+def umbrella_choice(mass: float) -> Choice:
+    """The model wanted "London"; the grammar allowed only the user's words and made it write "Do"."""
+    return Choice(call='[get_current_weather(location="Do")]', overrides=(("Do", mass),), p=0.9)
+
+
+def test_a_place_the_grammar_forced_on_the_model_is_asked_for_not_run(tool_env):
+    llm = DecidingLLM([umbrella_choice(COPY_FLOOR / 20)], reports_grammar_overrides=True)
+    events, final, runs = run(weather_agent(llm), UMBRELLA)
+    assert runs == [] and final.text == question_for("location") and final.ending == "asked"
+    assert llm.params[0].call_grammar and Grammar(llm.params[0].call_grammar).matches(
+        '[get_current_weather(location="Do")]')
+
+
+def test_a_place_the_model_was_sure_of_runs_even_where_the_grammar_mended_it(tool_env):
+    # "Ushuaia" written as the model meant it at the start (mass above the floor), then mended mid-word.
+    choice = Choice(call='[get_current_weather(location="Ushuaia")]', p=0.9,
+                    overrides=(("Ushuaia", min(1.0, COPY_FLOOR * 4)), ("shuaia", 0.001)))
+    llm = DecidingLLM([choice, Choice(prose=lambda m: f"It is {USHUAIA} °C in Ushuaia.", p=0.0)],
+                      reports_grammar_overrides=True)
+    events, final, runs = run(weather_agent(llm), "What's the weather in Ushuaia?")
+    assert [e.call.arguments for e in runs] == [{"location": "Ushuaia"}] and runs[0].ok
+    assert USHUAIA in final.text and final.ending in ("answer", "grounded")
+
+
+def test_the_grammar_copies_places_only_where_the_backend_reports_overrides_and_the_setting_is_on():
+    miscopied = '[get_current_weather(location="Uzbekota")]'
+    question = "What's the weather in Ushuaia?"
+    for reports, copy, copies in ((True, True, True), (False, True, False), (True, False, False)):
+        llm = DecidingLLM([Choice(call=miscopied, p=0.9)], reports_grammar_overrides=reports, check_grammar=False)
+        list(weather_agent(llm, copy_places=copy, max_llm_calls=1).run(question))
+        grammar = Grammar(llm.params[0].call_grammar)
+        assert grammar.matches(miscopied) is not copies, (reports, copy)
+        assert grammar.matches('[get_current_weather(location="Ushuaia")]')
+
+
+def test_with_copy_places_off_overrides_are_ignored_as_before(tool_env):
+    llm = DecidingLLM([umbrella_choice(COPY_FLOOR / 20), Choice(prose="Sorry.", p=0.0)],
+                      reports_grammar_overrides=True)
+    _, final, runs = run(weather_agent(llm, copy_places=False), UMBRELLA)
+    assert [e.call.arguments["location"] for e in runs] == ["Do"] and final.ending != "asked"
+
+
+def test_of_two_calls_only_the_one_with_a_forced_place_is_dropped(tool_env):
+    both = '[get_current_weather(location="Oslo"), get_current_weather(location="Umbrella")]'
+    llm = DecidingLLM([Choice(call=both, overrides=(("Umbrella", COPY_FLOOR / 20),), p=0.9),
+                       Choice(prose="It is -3.2 °C in Oslo.", p=0.0)], reports_grammar_overrides=True)
+    events, final, runs = run(weather_agent(llm), "weather in oslo? and do i need an umbrella?")
+    assert [e.call.arguments["location"] for e in runs] == ["Oslo"]
+    assert any(isinstance(e, Notice) and "did not name" in e.text for e in events)
+
+
+# ------------------------------------------------------------------------------------------- the evaluation
+
+def weather_case(question: str) -> EvalCase:
+    return EvalCase("c1", "gen:missing_info", "generated", [Message("system", "Tools."), *user(question)], WEATHER)
+
+
+def test_the_evaluation_asks_where_the_agent_asks_and_reads_old_records():
+    case, reply = weather_case(UMBRELLA), '[get_current_weather(location="umbrella")]'
+    start = reply.index("umbrella")
+    assert dec.asked(case, reply, [(start, COPY_FLOOR / 20)]) and not dec.asked(case, reply, [(start, 0.9)])
+    assert not dec.asked(case, reply)
+    old = {"case_id": "c1", "category": "gen:missing_info", "source": "generated", "should_call": False,
+           "p_call": 0.8, "reply": reply, "reply_grammar": reply, "reply_call": reply}
+    record = dec.load_records([old])[0]
+    assert record.overrides is None and record.overrides_of(reply) is None
+
+
+def test_record_case_copies_places_and_keeps_the_overrides():
+    case = weather_case(UMBRELLA)
+    llm = DecidingLLM([umbrella_choice(0.001)], reports_grammar_overrides=True)
+    record = dec.record_case(llm, case)
+    assert record.overrides == [(len('[get_current_weather(location="'), 0.001)]
+    assert not Grammar(llm.params[0].call_grammar).matches('[get_current_weather(location="London")]')
+    assert dec.asked(case, record.reply, record.overrides_of(record.reply))
+    assert dec.score_variant(case, record, dec.Variant("ask", grammar=True, ask=True))[1]
+
+
+def test_the_floor_fit_picks_the_middle_of_the_best_separating_interval():
+    named, unnamed = [1.0, 0.8, 0.3], [0.001, 0.01, 0.9]
+    floor, accuracy, (lo, hi) = fit_floor(named, unnamed)
+    assert (lo, hi) == (0.01, 0.3) and floor == pytest.approx((0.01 * 0.3) ** 0.5)
+    assert accuracy == pytest.approx((1 + 2 / 3) / 2) == balanced_accuracy(named, unnamed, floor)
+
+
+# --------------------------------------------------------------------------------- the real model, end to end
+
+@pytest.fixture(scope="module")
+def tuned_llm():
+    pytest.importorskip("llama_cpp")
+    from agent.backends.load import load_llm
+    from models.catalogue import is_available
+
+    assert is_available("smollm2-135m-funccall"), "models/adapters/smollm2-135m-funccall.gguf must be committed"
+    return load_llm("smollm2-135m-funccall", n_ctx=4096)
+
+
+def tuned_turn(llm, question: str, **settings):
+    agent = weather_agent(llm, generation=GenerationParams(max_tokens=96, temperature=0.0, seed=0), **settings)
+    return run(agent, question)
+
+
+@pytest.mark.model
+def test_llama_cpp_takes_a_listed_place_and_refuses_others(tuned_llm):
+    from agent.backends.decoding import GrammarMatcher, token_table
+
+    matcher = GrammarMatcher(token_table(tuned_llm.llama), call_grammar(WEATHER, choices={
+        "location": place_choices(user("What's the weather going to be like in Ushuaia this week?"))}))
+
+    def accepts(text: str) -> bool:
+        matcher.reset()
+        for token in tuned_llm.llama.tokenize(text.encode(), add_bos=False, special=False):
+            if not matcher.accepts(token):
+                return False
+            matcher.accept(token)
+        return matcher.complete()
+
+    assert accepts('[get_weather_forecast(location="Ushuaia", days=7)]')
+    assert accepts('[get_current_weather(location="Ushuaia This Week")]')
+    assert not accepts('[get_current_weather(location="in Ushuaia")]')
+    assert not accepts('[get_weather_forecast(location="Uzbekota", days=7)]')
+    assert not accepts('[get_current_weather(location="London")]')
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("question", ["What's the weather in Ushuaia?",
+                                      "What's the weather going to be like in Ushuaia this week?"])
+def test_the_real_model_calls_for_ushuaia_and_answers_with_the_servers_temperature(tuned_llm, tool_env, question):
+    _, final, runs = tuned_turn(tuned_llm, question)
+    assert runs and {e.call.arguments["location"] for e in runs} == {"Ushuaia"} and all(e.ok for e in runs), runs
+    assert states_temperature(final.text, temperatures_in(runs[0].result)), final.text  # the server's figures
+
+
+@pytest.mark.model
+def test_the_real_model_asked_about_an_umbrella_asks_for_the_place(tuned_llm, tool_env):
+    _, final, runs = tuned_turn(tuned_llm, UMBRELLA)
+    assert runs == [] and final.text.rstrip().endswith("?"), final.text  # no place named, none run: a question
+
+
+@pytest.mark.model
+def test_the_real_model_made_to_call_without_a_place_gets_the_users_words_forced_on_it_and_asks(tuned_llm, tool_env):
+    # At eagerness 1 the model must call; it wants a place nobody named ("Oslo"), the grammar makes it write "Like".
+    events, final, runs = tuned_turn(tuned_llm, "What's the weather like?", tool_eagerness=1.0)
+    first = next(e for e in events if isinstance(e, LLMCallFinished))
+    assert any(forced_places(first.text, first.usage.grammar_overrides)), (first.text, first.usage)
+    assert runs == [] and final.text == question_for("location") and final.ending == "asked", final.text
