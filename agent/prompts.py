@@ -97,9 +97,15 @@ def system_prompt(
         today = format_date(today)
     if not specs:
         return render_prompt("chat.jinja", persona=persona or read_prompt_file("personas/chat.txt"), today=today)
-    examples = icl_examples([s["name"] for s in specs]) if icl else ""
-    return render_prompt("function_calling.jinja", persona=persona, today=today, tools_json=tools_json(specs),
-                         examples=examples)
+    text = render_prompt("function_calling.jinja", persona=persona, today=today, tools_json=tools_json(specs))
+    return with_examples(text, [s["name"] for s in specs]) if icl else text
+
+
+def with_examples(system_text: str, tool_names: Sequence[str]) -> str:
+    """A function-calling system prompt with the few-shot examples for these tools at its end (where
+    `system_prompt(..., icl=True)` puts them); unchanged when no example fits the tools."""
+    examples = icl_examples(tool_names)
+    return f"{system_text}\n\n{render_prompt('icl_block.jinja', examples=examples)}" if examples else system_text
 
 
 def mode_system_prompt(mode: str | Mode, specs: Sequence[dict[str, Any]], today: dt.date | None = None,

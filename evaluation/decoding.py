@@ -27,17 +27,21 @@ from typing import Any
 
 from agent.format import ToolCallParseError, parse_tool_calls
 from agent.messages import Message
+from agent.prompts import with_examples
 from evaluation import decisions as dec
 from evaluation import turns as tv
 from evaluation.cases import EvalCase, limit_cases, load_bfcl, load_generated
 from evaluation.report import markdown_table, write_json, write_text
 
 DEFAULT_MODELS = ("smollm2-135m", "smollm2-135m-funccall")
+ICL = "+icl"  # `--models smollm2-135m+icl`: that catalogue model with few-shot examples in every system prompt
 GROUPS = ("validation", "test", "simple", "multiple", "irrelevance")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="Catalogue models.")
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
+                        help=f"Catalogue models; a name ending in {ICL!r} is that model prompted with in-context "
+                             "examples (the few-shot baseline).")
     parser.add_argument("--stages", nargs="+", default=["records", "turns", "page"],
                         choices=["records", "turns", "page"], help="What to run (default: all).")
     parser.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS,
@@ -74,6 +78,19 @@ def one_date(case: EvalCase) -> EvalCase:
     return replace(case, messages=[dated, *case.messages[1:]])
 
 
+def with_icl(case: EvalCase) -> EvalCase:
+    """The case with the few-shot examples for its tools at the end of its system prompt (as `--icl` gives)."""
+    system = case.messages[0] if case.messages else None
+    if system is None or system.role != "system" or not case.functions:
+        return case
+    prompted = Message("system", with_examples(system.content, [f["name"] for f in case.functions]))
+    return replace(case, messages=[prompted, *case.messages[1:]])
+
+
+def catalogue_model(model: str) -> str:
+    return model.removesuffix(ICL)
+
+
 def group_cases(group: str, args) -> list[EvalCase]:
     if group in ("validation", "test"):
         cases = limit_cases(load_generated(split_dir(args) / f"{group}.jsonl", group), args.gen_limit)
@@ -104,10 +121,11 @@ def record_model(model: str, args, load_model) -> None:
         return
     from evaluation.loading import unload
 
-    llm = load_model(model)
+    icl = model.endswith(ICL)
+    llm = load_model(catalogue_model(model))
     try:
         for group in missing if "records" in args.stages else []:
-            cases = group_cases(group, args)
+            cases = [with_icl(c) for c in group_cases(group, args)] if icl else group_cases(group, args)
             start = time.perf_counter()
             partial = _path(args, model, f"{group}.partial")
             done = dec.load_records((_read(partial) or {}).get("records", []))
@@ -124,7 +142,10 @@ def record_model(model: str, args, load_model) -> None:
         if need_turns:
             prompts = tv.turn_prompts(str(split_dir(args) / "test.jsonl"), args.turn_limit)
             start = time.perf_counter()
-            records = tv.run_turns(llm, prompts, {"on": tv.SETTINGS_ON, "off": tv.SETTINGS_OFF},
+            settings = {"on": tv.SETTINGS_ON, "off": tv.SETTINGS_OFF}
+            if icl:
+                settings = {name: {**changes, "icl": True} for name, changes in settings.items()}
+            records = tv.run_turns(llm, prompts, settings,
                                    max_tokens=args.max_tokens, show_progress=not args.quiet)
             write_json(_path(args, model, "turns"), {"model": model, "wall_s": time.perf_counter() - start,
                                                      "records": tv.dump(records)})
@@ -338,7 +359,7 @@ def main(args: argparse.Namespace, command: str = "", load_model=None) -> Path:
         from models.catalogue import set_call_threshold
 
         for model, fit in fits.items():
-            if fit and fit["threshold"] is not None:
+            if fit and fit["threshold"] is not None and not model.endswith(ICL):
                 set_call_threshold(model, fit["threshold"] if math.isfinite(fit["threshold"]) else 2.0)
     page = Path(args.out)
     curves = {m: f["curve"] for m, f in fits.items() if f and f["curve"]}

@@ -126,3 +126,31 @@ def test_the_decoding_task_end_to_end_with_a_fake_model(tmp_path, tool_env, monk
     decoding.main(args, "again", load_model=lambda name: loaded.append(name) or ProbabilityLLM(name))
     assert loaded == []
     assert len(load_generated(split_dir / "test.jsonl", "test")) > 0
+
+
+def test_an_icl_model_is_its_catalogue_model_prompted_with_the_few_shot_examples(tmp_path):
+    """`--models smollm2-135m+icl`: the catalogue model is loaded, and every prompt's system message ends with the
+    examples `--icl` puts there; the zero-shot model's prompts have none."""
+    bfcl = tmp_path / "bfcl"
+    bfcl.mkdir()
+    write_bfcl_slice(bfcl)
+    parser = argparse.ArgumentParser()
+    decoding.add_arguments(parser)
+    seen = {}
+
+    class Recording(ProbabilityLLM):
+        def stream(self, messages, params):
+            seen.setdefault(self.name, []).append(messages[0].content)
+            yield from super().stream(messages, params)
+
+    loaded = []
+    for model in ("smollm2-135m+icl", "smollm2-135m"):
+        args = parser.parse_args(["--models", model, "--bfcl-dir", str(bfcl), "--groups", "simple", "irrelevance",
+                                  "--stages", "records", "--work-dir", str(tmp_path / "w"), "--quiet"])
+        decoding.record_model(model, args, load_model=lambda name, model=model: loaded.append(name) or
+                              Recording(model))
+    assert loaded == ["smollm2-135m", "smollm2-135m"], "the ICL variant runs the catalogue model"
+    assert seen["smollm2-135m+icl"] and all(s.endswith("User: What is 12 times 7?\nAssistant: 12 times 7 is 84.")
+                                            for s in seen["smollm2-135m+icl"]), "the examples close the prompt"
+    assert not any("Examples of how to respond:" in s for s in seen["smollm2-135m"])
+    assert (tmp_path / "w" / "smollm2-135m+icl" / "simple.json").exists()
