@@ -137,3 +137,14 @@ def test_the_parser_is_transformers_hf_argument_parser_with_help_from_metadata(t
     assert "unknown settings ['[extra]']" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="config file not found"):
         parse_config(Example, ["--config", str(tmp_path / "missing.toml")])
+
+
+@pytest.mark.parametrize("module, flag", [("training.export", "--run-dir"), ("training.finetune", "--dataset-dir")])
+def test_a_stage_given_a_folder_that_does_not_exist_says_so_in_one_line_and_exits_2(module, flag, tmp_path, capsys):
+    import importlib
+
+    missing = tmp_path / "no-such-folder"
+    code = importlib.import_module(module).main([flag, str(missing), "--output-dir", str(tmp_path / "out")]
+                                                if module == "training.finetune" else [flag, str(missing)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and str(missing) in err and "Traceback" not in err

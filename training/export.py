@@ -31,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from stage_cli import Section
+from stage_cli import Section, run_stage
 from training.config import ExportConfig, parse_stage, to_jsonable
 
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # written by convert_hf_to_gguf.py directly
@@ -371,14 +371,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ExportConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_args(argv)
-    try:
-        result = export(config)
-    except (ExportError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print_summary(result.summary)
-    return 0
+    return run_stage(export, parse_args(argv), (ExportError, FileNotFoundError, ValueError), print_summary)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stage_cli import Section
+from stage_cli import Section, run_stage
 from training.config import FinetuneConfig, parse_stage, to_jsonable
 from training.shared.base_model import resolve_base_model
 from training.shared.curves import make_metrics_callback, plot_loss_curves
@@ -273,14 +273,7 @@ def parse_args(argv: Sequence[str] | None = None) -> FinetuneConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_args(argv)
-    try:
-        result = fine_tune(config)
-    except (DatasetError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print_summary(result.summary)
-    return 0
+    return run_stage(fine_tune, parse_args(argv), (DatasetError, FileNotFoundError, ValueError), print_summary)
 
 
 if __name__ == "__main__":
