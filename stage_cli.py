@@ -273,3 +273,16 @@ def parse_sections(sections: Sequence[Section], argv: Sequence[str] | None = Non
                             tables={s.name: s.prefix for s in sections}, ignored_tables=ignored_tables)
     namespace = parser.parse_args(argv)
     return {s.name: s.cls(**{f.name: getattr(namespace, s.key(f.name)) for f in s.fields()}) for s in sections}
+
+
+def run_stage(work: Callable[[Any], Any], config: Any, errors: tuple[type[BaseException], ...],
+              report: Callable[[dict[str, Any]], None]) -> int:
+    """A stage's `main`: run `work(config)`, print its summary with `report`; an expected error (`errors`) is one
+    `error: ...` line on stderr and exit status 2, not a traceback."""
+    try:
+        result = work(config)
+    except errors as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report(result.summary)
+    return 0

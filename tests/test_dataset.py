@@ -19,8 +19,8 @@ from agent.prompts import MODES
 from fakes.models import ScriptedLLM
 from stage_cli import SettingsParser, parse_config
 from tools import get_tools
-from training import dataset as D
-from training.dataset_variety import date_pools, noisy, protected_words
+from training.dataset import generate as D
+from training.dataset.variety import date_pools, noisy, protected_words
 
 SIZE = 900  # train 900, validation 90, test 120: every category in every split, built in about a second
 

@@ -28,9 +28,10 @@ from tools.weather_results import (
     place_fields,
 )
 from tools.wiki import article_result, search_wikipedia
-from training import dataset as D
-from training import dataset_builders as B
-from training.dataset_categories import error_turn
+from training.dataset import builders as B
+from training.dataset import generate as D
+from training.dataset import tool_turns as R
+from training.dataset.categories import error_turn
 
 COMPASS_DEGREES = {"N": 0, "NE": 45, "E": 90, "SE": 135, "S": 180, "SW": 225, "W": 270, "NW": 315}
 UNIT_NAMES = {symbol: name for name, symbol in UNIT_SYMBOLS.items()}
@@ -109,7 +110,7 @@ def test_humidity_and_precipitation_probability_are_whole_numbers_as_the_tool_wr
 @pytest.mark.parametrize("unit", ["celsius", "fahrenheit"])
 def test_simulated_current_weather_has_the_keys_order_and_types_of_the_real_tool(tool_env, name, unit):
     real = get_current_weather(location=name, unit=unit)
-    simulated = B.current_result(random.Random(0), city(name), dt.date(2025, 1, 15), unit)
+    simulated = R.current_result(random.Random(0), city(name), dt.date(2025, 1, 15), unit)
     assert "error" not in real
     assert shape(simulated) == shape(real)
     assert (simulated["location"], simulated["timezone"], simulated["units"]) == (
@@ -119,7 +120,7 @@ def test_simulated_current_weather_has_the_keys_order_and_types_of_the_real_tool
 @pytest.mark.parametrize("name", ["Oslo", "Tokyo"])
 def test_simulated_forecast_has_the_keys_order_and_types_of_the_real_tool(tool_env, name):
     real = get_weather_forecast(location=name, days=4, unit="fahrenheit")
-    simulated = B.forecast_result(random.Random(0), city(name), dt.date(2025, 1, 15), 4, "fahrenheit")
+    simulated = R.forecast_result(random.Random(0), city(name), dt.date(2025, 1, 15), 4, "fahrenheit")
     assert shape(simulated) == shape(real)
     assert [shape(d) for d in simulated["days"]] == [shape(d) for d in real["days"]]
     assert (simulated["location"], simulated["units"], len(simulated["days"])) == (
@@ -153,7 +154,7 @@ def test_a_disambiguation_in_the_dataset_equals_the_real_tools_answer(tool_env):
 def test_a_simulated_article_equals_the_real_tools_result_for_the_same_article(tool_env):
     article = find_article("Ada Lovelace")
     topic = B.Topic("Ada Lovelace", "person", article.extract, "Ada Lovelace", "Ada Lovelace")
-    assert B.wiki_result(topic) == search_wikipedia(query="Ada Lovelace")
+    assert R.wiki_result(topic) == search_wikipedia(query="Ada Lovelace")
 
 
 def test_every_article_in_the_dataset_is_the_tools_article_result(train_samples):

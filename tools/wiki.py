@@ -99,7 +99,7 @@ def _lookup(wikipedia, query: str, config: ToolsConfig) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ the results
-# Pure functions from plain values: the tool and the training dataset (training/dataset_builders.py) both build
+# Pure functions from plain values: the tool and the training dataset (training/dataset/tool_turns.py) both build
 # their results here, so the model trains on exactly what the tool returns.
 
 def article_result(query: str, title: str, url: str, summary: str, summary_chars: int) -> dict[str, Any]:

@@ -90,7 +90,7 @@ class FinetuneConfig:
     seed: int = field(default=0, metadata={"help": "Random seed (LoRA init, data order)."})
     save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept on disk (the best is never deleted)."})
     trainer: Literal["trl", "lean"] = field(default="trl", metadata={
-        "help": "trl: TRL's SFTTrainer. lean: a small exact loop (training/lean_trainer.py) that runs the frozen lower "
+        "help": "trl: TRL's SFTTrainer. lean: a small exact loop (training/lean/trainer.py) that runs the frozen lower "
                 "layers once and uses the levers below; same completion-only loss, LoRA config and PEFT adapter."})
     cache_lower_layers: bool = field(default=True, metadata={
         "help": "lean: compute the states entering the lowest LoRA layer once per sample and keep them on disk under "

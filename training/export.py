@@ -31,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from stage_cli import Section
+from stage_cli import Section, run_stage
 from training.config import ExportConfig, parse_stage, to_jsonable
 
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # written by convert_hf_to_gguf.py directly
@@ -155,7 +155,7 @@ def merge_adapter(base, adapter_dir: Path, out_folder: Path) -> Path:
     import torch
     from peft import PeftModel
 
-    from training.finetune import load_causal_lm, load_tokenizer
+    from training.shared.base_model import load_causal_lm, load_tokenizer
 
     model = load_causal_lm(base, dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
@@ -252,17 +252,12 @@ def export(config: ExportConfig) -> ExportResult:
     """Write the GGUF files the config asks for; each is checked with `models.gguf` before it is reported."""
     from tqdm.auto import tqdm
 
-    from models.gguf import check_lora_file, check_model_file
-    from training.finetune import base_model_folder, resolve_base_model
+    from models.gguf import check_lora_file
+    from training.shared.base_model import base_model_folder, resolve_base_model
 
     started = time.perf_counter()
     adapter_dir, run_summary = locate_run(Path(config.run_dir))
-    base_spec = config.base_model or run_summary.get("base_model")
-    if not base_spec:
-        adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
-        base_spec = adapter_config.get("base_model_name_or_path")
-    if not base_spec:
-        raise ExportError("the base model is unknown; give --base-model")
+    base_spec = base_model_spec(config, adapter_dir, run_summary)
     base = resolve_base_model(base_spec)
     name = config.name or default_name(base.short_name, Path(config.run_dir))
     export_dir = Path(config.export_dir or Path(config.run_dir) / "gguf")
@@ -294,26 +289,8 @@ def export(config: ExportConfig) -> ExportResult:
             progress.update()
 
         if quant_types:
-            step("merge")
-            merged_folder = export_dir / "merged-hf"
-            merge_adapter(base, adapter_dir, merged_folder)
-            progress.update()
-            f16 = export_dir / f"{name}-f16.gguf"
-            for quant_type in quant_types:
-                step(quant_type)
-                if quant_type.lower() in CONVERTER_TYPES:
-                    out = convert_merged(scripts, merged_folder, export_dir / f"{name}-{quant_type.lower()}.gguf",
-                                         quant_type.lower(), log)
-                else:
-                    if not f16.is_file():
-                        convert_merged(scripts, merged_folder, f16, "f16", log)
-                    out = quantize(f16, export_dir / f"{name}-{quant_type}.gguf", quant_type)
-                check_model_file(out)
-                result.merged_paths[quant_type] = out
-                progress.update()
-            if f16.is_file() and "f16" not in [q.lower() for q in quant_types]:
-                f16.unlink()  # only the source of the quantisations, not asked for
-            shutil.rmtree(merged_folder, ignore_errors=True)
+            result.merged_paths.update(export_merged(scripts, base, adapter_dir, export_dir, name, quant_types, log,
+                                                     progress))
 
     files = ([result.lora_path] if result.lora_path else []) + list(result.merged_paths.values())
     if config.push_to_hub:
@@ -335,6 +312,46 @@ def export(config: ExportConfig) -> ExportResult:
     return result
 
 
+def base_model_spec(config: ExportConfig, adapter_dir: Path, run_summary: dict[str, Any]) -> str:
+    """The base model: `--base-model`, else the run's summary, else the adapter's config."""
+    base_spec = config.base_model or run_summary.get("base_model")
+    if not base_spec:
+        adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
+        base_spec = adapter_config.get("base_model_name_or_path")
+    if not base_spec:
+        raise ExportError("the base model is unknown; give --base-model")
+    return base_spec
+
+
+def export_merged(scripts: LlamaCppScripts, base, adapter_dir: Path, export_dir: Path, name: str,
+                  quant_types: list[str], log: Path, progress) -> dict[str, Path]:
+    """The adapter merged into the base model, written as one checked GGUF per quantisation type asked for."""
+    from models.gguf import check_model_file
+
+    paths: dict[str, Path] = {}
+    progress.set_postfix_str("merge")
+    merged_folder = export_dir / "merged-hf"
+    merge_adapter(base, adapter_dir, merged_folder)
+    progress.update()
+    f16 = export_dir / f"{name}-f16.gguf"
+    for quant_type in quant_types:
+        progress.set_postfix_str(quant_type)
+        if quant_type.lower() in CONVERTER_TYPES:
+            out = convert_merged(scripts, merged_folder, export_dir / f"{name}-{quant_type.lower()}.gguf",
+                                 quant_type.lower(), log)
+        else:
+            if not f16.is_file():
+                convert_merged(scripts, merged_folder, f16, "f16", log)
+            out = quantize(f16, export_dir / f"{name}-{quant_type}.gguf", quant_type)
+        check_model_file(out)
+        paths[quant_type] = out
+        progress.update()
+    if f16.is_file() and "f16" not in [q.lower() for q in quant_types]:
+        f16.unlink()  # only the source of the quantisations, not asked for
+    shutil.rmtree(merged_folder, ignore_errors=True)
+    return paths
+
+
 def print_summary(summary: dict[str, Any], file=None) -> None:
     lines = [f"Exported GGUF files in {summary['wall_seconds']:.0f} s"]
     if summary["lora_gguf"]:
@@ -354,14 +371,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ExportConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_args(argv)
-    try:
-        result = export(config)
-    except (ExportError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print_summary(result.summary)
-    return 0
+    return run_stage(export, parse_args(argv), (ExportError, FileNotFoundError, ValueError), print_summary)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
     python -m training.finetune --dataset-dir runs/funccall/data --base-model smollm2-135m --num-epochs 3
     python -m training.finetune --config my_run.toml --max-steps 200 --batch-size 4 --lora-r 8
 
-Each sample is rendered and tokenised exactly as the agent renders it at inference (`training.samples`) and handed to
-TRL as `input_ids` + `completion_mask`. `--trainer lean` trains the same LoRA on the same loss with a small exact loop
-instead (`training.lean_trainer`: frozen lower layers run once and cached, shared prefix, padding-free, loss-only
-logits; see docs/training.md).
+Each sample is rendered and tokenised exactly as the agent renders it at inference (`training.shared.samples`) and
+handed to TRL as `input_ids` + `completion_mask`. `--trainer lean` trains the same LoRA on the same loss with a small
+exact loop instead (`training.lean.trainer`: frozen lower layers run once and cached, shared prefix, padding-free,
+loss-only logits; see docs/training.md).
 
 Backends: unsloth on a CUDA GPU when it is importable (`pip install -r requirements-gpu.txt`), else transformers +
 PEFT (`use_cpu` without a GPU). A GGUF base model (the embedded SmolLM2) is dequantised into a transformers model.
@@ -27,111 +27,19 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stage_cli import Section
-from training.base_model import (  # noqa: F401  (re-exported: export.py and the tests import them from here)
-    BaseModel,
-    base_model_folder,
-    drop_gguf_quantizer,
-    load_causal_lm,
-    load_tokenizer,
-    resolve_base_model,
-)
+from stage_cli import Section, run_stage
 from training.config import FinetuneConfig, parse_stage, to_jsonable
-from training.curves import make_metrics_callback, plot_loss_curves  # noqa: F401
-from training.hardware import choose_backend, choose_precision, cpu_has_native_bf16, cpu_threads  # noqa: F401
-from training.samples import (  # noqa: F401
-    ChatRenderer,
-    DatasetError,
-    load_splits,
-    read_samples,
-    tokenize_sample,
-    tokenize_samples,
-)
-
-LLAMA_LIKE_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-# ------------------------------------------------------------------------------------------------- model + LoRA
-
-def target_module_list(config: FinetuneConfig) -> str | list[str]:
-    if config.target_modules == "all-linear":
-        return "all-linear"
-    return [name.strip() for name in config.target_modules.split(",") if name.strip()]
-
-
-def load_model_for_training(config: FinetuneConfig, base: BaseModel, backend: str, precision: str):
-    """(PEFT model with fresh LoRA weights, tokenizer) for the chosen backend."""
-    if backend == "unsloth":
-        from unsloth import FastLanguageModel  # imported before transformers/trl touch the model: it patches them
-
-        model, tokenizer = FastLanguageModel.from_pretrained(
-            model_name=str(base_model_folder(base)), max_seq_length=config.max_length, dtype=None,
-            load_in_4bit=config.load_in_4bit)
-        targets = target_module_list(config)
-        model = FastLanguageModel.get_peft_model(
-            model, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-            target_modules=list(LLAMA_LIKE_MODULES) if targets == "all-linear" else targets, bias="none",
-            use_gradient_checkpointing="unsloth", random_state=config.seed,
-            layers_to_transform=last_layers(model.config, config.lora_last_layers))
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        return model, tokenizer
-
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    # fp32 master weights; bf16/fp16 is applied by autocast in the Trainer
-    model = load_causal_lm(base, dtype=torch.float32)
-    tokenizer = load_tokenizer(base)
-    targets = target_module_list(config)
-    if targets == "all-linear" and config.lora_last_layers:
-        targets = linear_module_names(model)  # PEFT takes a layer subset only with named modules
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=targets, bias="none", task_type="CAUSAL_LM",
-                      layers_to_transform=last_layers(model.config, config.lora_last_layers))
-    return get_peft_model(model, lora), tokenizer
-
-
-def linear_module_names(model) -> list[str]:
-    """The names of the model's linear layers inside its transformer blocks (what `all-linear` means)."""
-    import torch
-
-    output = model.get_output_embeddings()
-    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                   if isinstance(module, torch.nn.Linear) and module is not output})
-
-
-def last_layers(model_config, count: int | None) -> list[int] | None:
-    """Indices of the last `count` transformer layers (None: every layer)."""
-    if not count:
-        return None
-    total = model_config.num_hidden_layers
-    if not 0 < count <= total:
-        raise ValueError(f"--lora-last-layers must be between 1 and {total} (the model's layer count), not {count}")
-    return list(range(total - count, total))
-
+from training.shared.base_model import resolve_base_model
+from training.shared.curves import make_metrics_callback, plot_loss_curves
+from training.shared.hardware import choose_backend, choose_precision, cpu_threads
+from training.shared.lora import load_model_for_training
+from training.shared.result import FinetuneResult, first_last
+from training.shared.samples import ChatRenderer, DatasetError, load_splits, tokenize_samples
 
 # ------------------------------------------------------------------------------------------------- training
-
-@dataclass
-class FinetuneResult:
-    run_dir: Path
-    adapter_dir: Path
-    base_model: BaseModel
-    backend: str
-    precision: str
-    history: list[dict[str, Any]]
-    summary: dict[str, Any] = field(default_factory=dict)
-
-
-def _first_last(history, key) -> tuple[float | None, float | None]:
-    values = [h[key] for h in history if key in h]
-    return (values[0], values[-1]) if values else (None, None)
-
 
 def sft_arguments(config: FinetuneConfig, run_dir: Path, precision: str, on_gpu: bool):
     """TRL's settings for this run: completion-only loss, validation + checkpoint every `eval_steps` (or epoch),
@@ -195,8 +103,23 @@ def fine_tune(config: FinetuneConfig, callbacks: Sequence[Any] = ()) -> Finetune
 
     set_seed(config.seed)  # the LoRA weights' initialisation too: the same seed trains the same adapter
     model, tokenizer = load_model_for_training(config, base, backend, precision)
-    renderer = ChatRenderer.from_tokenizer(tokenizer)
+    train_rows, eval_rows, dropped = tokenized_splits(config, train_samples, eval_samples, tokenizer)
 
+    if config.trainer == "lean":
+        from training.lean.selection import call_opening_ids
+        from training.lean.trainer import train_lean
+
+        return train_lean(config, base, backend, precision, model, train_rows, eval_rows, dropped, started,
+                          call_openings=call_opening_ids(tokenizer))
+    return train_trl(config, base, backend, precision, on_gpu, model, tokenizer, train_rows, eval_rows, dropped,
+                     started, callbacks)
+
+
+def tokenized_splits(config: FinetuneConfig, train_samples, eval_samples, tokenizer
+                     ) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """(train rows, validation rows, samples dropped per split) as the agent renders them; a split with no sample
+    that fits in `--max-length` is a `DatasetError`."""
+    renderer = ChatRenderer.from_tokenizer(tokenizer)
     train_rows, train_dropped = tokenize_samples(train_samples, renderer, tokenizer, config.max_length, "train")
     eval_rows, eval_dropped = tokenize_samples(eval_samples, renderer, tokenizer, config.max_length, "validation")
     if train_dropped or eval_dropped:
@@ -205,15 +128,13 @@ def fine_tune(config: FinetuneConfig, callbacks: Sequence[Any] = ()) -> Finetune
     if not train_rows or not eval_rows:
         raise DatasetError(f"no {'training' if not train_rows else 'validation'} sample fits in --max-length "
                            f"{config.max_length}")
+    return train_rows, eval_rows, {"train": train_dropped, "validation": eval_dropped}
 
-    if config.trainer == "lean":
-        from training.lean_selection import call_opening_ids
-        from training.lean_trainer import train_lean
 
-        return train_lean(config, base, backend, precision, model, train_rows, eval_rows,
-                          {"train": train_dropped, "validation": eval_dropped}, started,
-                          call_openings=call_opening_ids(tokenizer))
-
+def train_trl(config: FinetuneConfig, base, backend: str, precision: str, on_gpu: bool, model, tokenizer,
+              train_rows: list[dict], eval_rows: list[dict], dropped: dict[str, int], started: float,
+              callbacks: Sequence[Any] = ()) -> FinetuneResult:
+    """Train with TRL's SFTTrainer (best checkpoint by validation loss); saves the adapter, curves and summary."""
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
     from trl import SFTTrainer
@@ -248,14 +169,26 @@ def fine_tune(config: FinetuneConfig, callbacks: Sequence[Any] = ()) -> Finetune
     adapter_dir = run_dir / "adapter"
     trainer.save_model(str(adapter_dir))
     curves = plot_loss_curves(metrics.history, run_dir / "loss_curves.png", title)
+    summary = trl_summary(config, base, backend, precision, on_gpu, trainer, train_output.metrics, metrics,
+                          resume_from, train_rows, eval_rows, dropped, best_eval_loss, started, adapter_dir, curves)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return FinetuneResult(run_dir, adapter_dir, base, backend, precision, metrics.history, summary)
+
+
+def trl_summary(config: FinetuneConfig, base, backend: str, precision: str, on_gpu: bool, trainer,
+                train_metrics: dict[str, Any], metrics, resume_from: Path | None, train_rows: list[dict],
+                eval_rows: list[dict], dropped: dict[str, int], best_eval_loss: float | None, started: float,
+                adapter_dir: Path, curves: Path | None) -> dict[str, Any]:
+    """What `summary.json` holds for a TRL run."""
+    import torch
 
     history = metrics.history
-    first_train, last_train = _first_last(history, "loss")
-    first_eval, _ = _first_last(history, "eval_loss")
+    first_train, last_train = first_last(history, "loss")
+    first_eval, _ = first_last(history, "eval_loss")
     steps = trainer.state.global_step
     steps_run = steps - (int(resume_from.name.split("-")[-1]) if resume_from else 0)
-    train_seconds = train_output.metrics.get("train_runtime", 0.0)
-    summary = {
+    train_seconds = train_metrics.get("train_runtime", 0.0)
+    return {
         "base_model": base.spec,
         "base_model_source": base.source,
         "base_model_location": base.location,
@@ -264,7 +197,7 @@ def fine_tune(config: FinetuneConfig, callbacks: Sequence[Any] = ()) -> Finetune
         "threads": None if on_gpu else torch.get_num_threads(),
         "train_samples": len(train_rows),
         "validation_samples": len(eval_rows),
-        "dropped_too_long": {"train": train_dropped, "validation": eval_dropped},
+        "dropped_too_long": dropped,
         "completion_tokens": sum(sum(r["completion_mask"]) for r in train_rows),
         "total_tokens": sum(len(r["input_ids"]) for r in train_rows),
         "steps": steps,
@@ -285,8 +218,6 @@ def fine_tune(config: FinetuneConfig, callbacks: Sequence[Any] = ()) -> Finetune
         "metrics": str(metrics.path),
         "config": to_jsonable(config),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return FinetuneResult(run_dir, adapter_dir, base, backend, precision, history, summary)
 
 
 def last_checkpoint(folder: Path) -> Path | None:
@@ -342,14 +273,7 @@ def parse_args(argv: Sequence[str] | None = None) -> FinetuneConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_args(argv)
-    try:
-        result = fine_tune(config)
-    except (DatasetError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print_summary(result.summary)
-    return 0
+    return run_stage(fine_tune, parse_args(argv), (DatasetError, FileNotFoundError, ValueError), print_summary)
 
 
 if __name__ == "__main__":

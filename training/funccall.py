@@ -36,7 +36,7 @@ class PipelineConfig:
 
 
 def pipeline_sections() -> list[Section]:
-    from training.dataset import DatasetConfig
+    from training.dataset.generate import DatasetConfig
 
     return [
         Section("pipeline", PipelineConfig),
@@ -58,7 +58,7 @@ def parse_stages(text: str, known: Sequence[str] = STAGES) -> list[str]:
 
 def generate(sections: dict, out: Path) -> dict:
     """The synthetic function-calling dataset, written to `out`."""
-    from training.dataset import build, write
+    from training.dataset.generate import build, write
 
     dataset_config = sections["dataset"]
     dataset_config.out = out
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None, sections: list[Section] | None = Non
          known_stages: Sequence[str] = STAGES, prog: str = "python -m training.funccall",
          description: str | None = None) -> int:
     from training.export import ExportError
-    from training.finetune import DatasetError
+    from training.shared.samples import DatasetError
 
     parsed = parse_args(argv, sections, prog, description)
     try:

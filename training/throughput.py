@@ -77,15 +77,11 @@ def lean_setup(config: FinetuneConfig, samples: int):
     """(model, precision, rows, validation-free tokenised rows) for the lean variants, loaded once."""
     import torch
 
-    from training.finetune import (
-        ChatRenderer,
-        load_model_for_training,
-        load_splits,
-        resolve_base_model,
-        tokenize_samples,
-    )
-    from training.hardware import choose_precision, cpu_threads
-    from training.lean_model import LossRow
+    from training.lean.model import LossRow
+    from training.shared.base_model import resolve_base_model
+    from training.shared.hardware import choose_precision, cpu_threads
+    from training.shared.lora import load_model_for_training
+    from training.shared.samples import ChatRenderer, load_splits, tokenize_samples
 
     torch.set_num_threads(cpu_threads(config.threads))
     base = resolve_base_model(config.base_model)
@@ -102,9 +98,9 @@ def measure_lean(model, base, rows, batch_size: int, levers, cache: bool, precis
     draws each batch from samples that share their system prompt (as the lean trainer's `group_by_prefix`)."""
     import torch
 
-    from training.lean_model import Levers, first_trainable_layer
-    from training.lean_selection import grouped_batches, prefix_groups
-    from training.lean_trainer import optimiser_step, states_source
+    from training.lean.model import Levers, first_trainable_layer
+    from training.lean.selection import grouped_batches, prefix_groups
+    from training.lean.trainer import optimiser_step, states_source
 
     split = first_trainable_layer(model)
     source, cache_stats = (states_source(model, split, rows, folder, base.location + "|throughput", precision)
@@ -163,7 +159,7 @@ def plot(report: dict[str, Any], path: Path) -> Path:
 def run(config: FinetuneConfig, settings: ThroughputConfig) -> dict[str, Any]:
     import torch
 
-    from training.hardware import cpu_report
+    from training.shared.hardware import cpu_report
 
     samples = settings.steps * config.batch_size
     model, base, precision, rows = lean_setup(config, samples)

@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
+from agent.backends.llamacpp import common_prefix_length
 from agent.format import PYTHON_TAG
-from training.hidden_cache import common_length
-from training.lean_model import Levers, LossRow, batch_states, first_token_logits, head_loss_sum
+from training.lean.model import Levers, LossRow, batch_states, first_token_logits, head_loss_sum
 
 
 def call_opening_ids(tokenizer) -> torch.Tensor:
@@ -42,7 +42,7 @@ def prefix_groups(rows: Sequence[LossRow], min_share: float = 0.5) -> list[list[
         if groups:
             last = rows[groups[-1][-1]].ids
             here = rows[index].ids
-            if common_length(last, here) >= min_share * min(last.numel(), here.numel()):
+            if common_prefix_length(last, here) >= min_share * min(last.numel(), here.numel()):
                 groups[-1].append(index)
                 continue
         groups.append([index])

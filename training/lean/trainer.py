@@ -5,8 +5,8 @@
 
 It trains the same LoRA weights on the same completion-only loss as the TRL path (`training.finetune`), with AdamW,
 the same schedule, warm-up and gradient clipping (1.0) as the Trainer, but computes each step with the exact levers
-of `training.lean_model` (frozen lower layers run once and cached, shared prefix, padding-free, loss-only logits).
-Each validation scores the completion loss and the first-token call decision (training/lean_selection.py); the
+of `training.lean.model` (frozen lower layers run once and cached, shared prefix, padding-free, loss-only logits).
+Each validation scores the completion loss and the first-token call decision (training/lean/selection.py); the
 best adapter by `--select-by` (default: balanced decision accuracy, ties by loss) is saved as a PEFT adapter in
 OUTPUT_DIR/adapter, so `python -m training.export` turns it into GGUF as before. `--resume` continues from
 OUTPUT_DIR/lean-checkpoint.pt (written at every validation) in the same data order.
@@ -26,9 +26,10 @@ from typing import Any
 import torch
 
 from training.config import FinetuneConfig, to_jsonable
-from training.hidden_cache import HiddenStateCache, cache_key
-from training.lean_model import Levers, LossRow, batch_loss_sum, first_trainable_layer
-from training.lean_selection import batch_count, grouped_order, prefix_groups, selection_score, validate
+from training.lean.hidden_cache import HiddenStateCache, cache_key
+from training.lean.model import Levers, LossRow, batch_loss_sum, first_trainable_layer
+from training.lean.selection import batch_count, grouped_order, prefix_groups, selection_score, validate
+from training.shared.result import FinetuneResult
 
 
 def precision_context(precision: str):
@@ -113,8 +114,7 @@ def train_lean(config: FinetuneConfig, base, backend: str, precision: str, model
     With `call_openings` (token ids that open a call), validations also score the first-token call decision."""
     from transformers import get_scheduler
 
-    from training.curves import plot_loss_curves
-    from training.finetune import FinetuneResult
+    from training.shared.curves import plot_loss_curves
 
     torch.manual_seed(config.seed)
     run_dir = Path(config.output_dir)
@@ -126,17 +126,10 @@ def train_lean(config: FinetuneConfig, base, backend: str, precision: str, model
     levers = levers_of(config)
     train = [LossRow.from_row(r, i) for i, r in enumerate(train_rows)]
     evals = [LossRow.from_row(r, i) for i, r in enumerate(eval_rows)]
-    train_source = eval_source = None
-    cache_stats: dict[str, Any] = {}
-    if config.cache_lower_layers:
-        train_source, cache_stats["train"] = states_source(model, split, train, run_dir / "hidden-cache",
-                                                           base.location, precision)
-        eval_source, cache_stats["validation"] = states_source(model, split, evals, run_dir / "hidden-cache",
-                                                               base.location, precision)
+    train_source, eval_source, cache_stats = cached_sources(config, model, split, train, evals,
+                                                            run_dir / "hidden-cache", base.location, precision)
     groups = prefix_groups(train) if config.group_by_prefix else [list(range(len(train)))]
-    batches_per_epoch = batch_count(groups, config.batch_size)
-    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
-    total_steps = config.max_steps if config.max_steps > 0 else math.ceil(config.num_epochs * steps_per_epoch)
+    batches_per_epoch, steps_per_epoch, total_steps = step_plan(config, groups)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.lr_scheduler, optimizer, warmup_steps(config.warmup, total_steps), total_steps)
@@ -146,12 +139,7 @@ def train_lean(config: FinetuneConfig, base, backend: str, precision: str, model
     metrics_path, checkpoint = run_dir / "metrics.jsonl", run_dir / "lean-checkpoint.pt"
     title = f"LoRA r={config.lora_r} on {base.short_name}: {Path(config.dataset_dir).name} (lean)"
     adapter_dir = run_dir / "adapter"
-    loop = {"step": 0, "history": [], "best": None, "best_step": None, "patience": 0, "train_seconds": 0.0,
-            "tokens": {"loss": 0, "total": 0, "samples": 0}}
-    if config.resume:
-        loop = load_checkpoint(checkpoint, model, optimizer, scheduler)
-        for _ in range(loop["step"] * config.grad_accum):  # the same data order as an uninterrupted run
-            next(batches)
+    loop = starting_state(config, checkpoint, model, optimizer, scheduler, batches)
     metrics_path.write_text("".join(json.dumps(h) + "\n" for h in loop["history"]), encoding="utf-8")
     print(f"lean trainer: {len(train)} samples in {len(groups)} prompt groups, {batches_per_epoch} batches per "
           f"epoch, {total_steps} steps; split at layer {split}", file=sys.stderr)
@@ -184,23 +172,14 @@ def train_lean(config: FinetuneConfig, base, backend: str, precision: str, model
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         loop["train_seconds"] += time.perf_counter() - step_started
-        for _, batch in micro:
-            loop["tokens"]["samples"] += len(batch)
-            loop["tokens"]["loss"] += sum(train[i].loss_tokens for i in batch)
-            loop["tokens"]["total"] += sum(train[i].ids.numel() for i in batch)
+        count_tokens(loop["tokens"], train, [b for _, b in micro])
         loop["step"] = step
         if step == 1 or step % config.logging_steps == 0:
             log({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": loss, "grad_norm": norm,
                  "learning_rate": scheduler.get_last_lr()[0]})
         if step % eval_every == 0 or step == total_steps:
-            score = selection_score(evaluate(step), config.select_by)
-            if loop["best"] is None or score > tuple(loop["best"]):
-                loop["best"], loop["best_step"], loop["patience"] = list(score), step, 0
-                model.save_pretrained(str(adapter_dir))  # the best adapter is the one kept
-            else:
-                loop["patience"] += 1
-                stopped_early = bool(config.early_stopping_patience
-                                     and loop["patience"] >= config.early_stopping_patience)
+            stopped_early = keep_if_best(loop, selection_score(evaluate(step), config.select_by), step, model,
+                                         adapter_dir, config.early_stopping_patience)
             save_checkpoint(checkpoint, model, optimizer, scheduler, loop)
             if stopped_early:
                 break
@@ -209,6 +188,56 @@ def train_lean(config: FinetuneConfig, base, backend: str, precision: str, model
                           steps_per_epoch, stopped_early, started, adapter_dir, curves, metrics_path)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return FinetuneResult(run_dir, adapter_dir, base, backend, precision, loop["history"], summary)
+
+
+def starting_state(config: FinetuneConfig, checkpoint: Path, model, optimizer, scheduler,
+                   batches: Iterator) -> dict[str, Any]:
+    """The loop's state: fresh, or with `--resume` the checkpoint's, with `batches` advanced past the steps done."""
+    if not config.resume:
+        return {"step": 0, "history": [], "best": None, "best_step": None, "patience": 0, "train_seconds": 0.0,
+                "tokens": {"loss": 0, "total": 0, "samples": 0}}
+    loop = load_checkpoint(checkpoint, model, optimizer, scheduler)
+    for _ in range(loop["step"] * config.grad_accum):  # the same data order as an uninterrupted run
+        next(batches)
+    return loop
+
+
+def keep_if_best(loop: dict[str, Any], score: tuple, step: int, model, adapter_dir: Path, patience: int) -> bool:
+    """Save the adapter when this validation's score is the best yet; True when `patience` validations in a row
+    have not improved on it (stop early)."""
+    if loop["best"] is None or score > tuple(loop["best"]):
+        loop["best"], loop["best_step"], loop["patience"] = list(score), step, 0
+        model.save_pretrained(str(adapter_dir))  # the best adapter is the one kept
+        return False
+    loop["patience"] += 1
+    return bool(patience and loop["patience"] >= patience)
+
+
+def cached_sources(config: FinetuneConfig, model, split: int, train: Sequence[LossRow], evals: Sequence[LossRow],
+                   folder: Path, model_name: str, precision: str) -> tuple[Any, Any, dict[str, Any]]:
+    """(training states source, validation states source, their cache stats): none without `--cache-lower-layers`."""
+    train_source = eval_source = None
+    cache_stats: dict[str, Any] = {}
+    if config.cache_lower_layers:
+        train_source, cache_stats["train"] = states_source(model, split, train, folder, model_name, precision)
+        eval_source, cache_stats["validation"] = states_source(model, split, evals, folder, model_name, precision)
+    return train_source, eval_source, cache_stats
+
+
+def step_plan(config: FinetuneConfig, groups: Sequence[Sequence[int]]) -> tuple[int, int, int]:
+    """(batches per epoch, optimiser steps per epoch, total steps): `--max-steps` when set, else the epochs'."""
+    batches_per_epoch = batch_count(groups, config.batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
+    total_steps = config.max_steps if config.max_steps > 0 else math.ceil(config.num_epochs * steps_per_epoch)
+    return batches_per_epoch, steps_per_epoch, total_steps
+
+
+def count_tokens(tokens: dict[str, int], rows: Sequence[LossRow], batches: Sequence[Sequence[int]]) -> None:
+    """Add a step's samples, loss tokens and all tokens to the running counts (for the throughput figures)."""
+    for batch in batches:
+        tokens["samples"] += len(batch)
+        tokens["loss"] += sum(rows[i].loss_tokens for i in batch)
+        tokens["total"] += sum(rows[i].ids.numel() for i in batch)
 
 
 def run_summary(config, base, backend, precision, split, cache_stats, train, evals, dropped, loop, steps_per_epoch,

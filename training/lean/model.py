@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from agent.backends.llamacpp import common_prefix_length
+
 
 @dataclass(frozen=True)
 class Levers:
@@ -148,12 +150,13 @@ def run_stack(model, layers: Sequence, prefix: torch.Tensor | None, suffixes: Se
 def shared_prefix_length(rows: Sequence[LossRow]) -> int:
     """How many leading tokens every row has in common, stopping before the first loss position (the suffix must
     hold every position whose logits are scored)."""
+    # The runtime's two-sequence count, folded over the rows; the cap at the first scored position is the lean
+    # trainer's own rule, so this stays a function of its own.
     limit = min(int(r.loss_positions.min()) if r.loss_tokens else r.ids.numel() for r in rows)
     first = rows[0].ids[:limit]
     length = limit
     for row in rows[1:]:
-        same = (row.ids[:length] == first[:length]).long()
-        length = int(same.cumprod(0).sum())
+        length = common_prefix_length(row.ids[:length], first[:length])
     return length
 
 

@@ -7,7 +7,8 @@ no_tool                                         plain text in any mode: chit-cha
 missing_info                                    the question lacks a place or topic: ask for it, no call
 answer                                          the answer after tool results, grounded in their numbers and text
 answer_error                                    the answer after a failed or ambiguous tool result
-follow_up                                       a second turn after a whole first turn (calls and plain answers)
+follow_up                                       a second turn after a whole first turn (calls and plain answers):
+                                                `follow_ups.py`
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agent.format import ToolCall
-from agent.messages import Message
-from training import dataset_templates as T
-from training.dataset_builders import (
+from training.dataset import answers as A
+from training.dataset import asks as T
+from training.dataset.builders import (
     ANY_MODE,
     WEATHER_MODES,
     WIKI_MODES,
@@ -27,16 +28,20 @@ from training.dataset_builders import (
     Turn,
     answer_draft,
     call_draft,
-    city_text,
-    current_answer,
-    current_result,
-    days_argument,
+    english,
     fill,
     first_sentences,
     fmt,
+    pick_mode,
+)
+from training.dataset.follow_ups import follow_up
+from training.dataset.tasks import no_tool_turn
+from training.dataset.tool_turns import (
+    city_text,
+    current_result,
+    days_argument,
     forecast_answer,
     forecast_result,
-    pick_mode,
     streams_as_prose,
     weather_call,
     weather_turn,
@@ -44,13 +49,6 @@ from training.dataset_builders import (
     wiki_template,
     wiki_turn,
 )
-from training.dataset_tasks import no_tool_turn
-
-ENGLISH = ("en", "casual")
-
-
-def _english(t) -> bool:
-    return t.lang in ENGLISH
 
 
 def weather_current(ctx: Ctx) -> Draft:
@@ -86,7 +84,7 @@ def parallel_turn(ctx: Ctx, kind: str) -> Turn:
         topic_at = min(template.text.find(slot) for slot in ("{mention}", "{name}") if slot in template.text)
         wiki_first = topic_at < template.text.index("{city}")  # call in the order the user asked
         calls, results = ([wiki, weather], [article, current]) if wiki_first else ([weather, wiki], [current, article])
-        answer = fill(T.MIXED_ANSWER, city=a.name, temp=fmt(current["temperature"]), u="°C",
+        answer = fill(A.MIXED_ANSWER, city=a.name, temp=fmt(current["temperature"]), u="°C",
                       cond=current["conditions"], topic=topic.mention, title=topic.title,
                       text=first_sentences(topic.summary, 1))
         return Turn(user, answer, calls, results, [a.name, fmt(current["temperature"]), topic.title],
@@ -99,7 +97,7 @@ def parallel_turn(ctx: Ctx, kind: str) -> Turn:
         if abs(ra["temperature"] - rb["temperature"]) < 0.1:
             raise NoChoice("the two cities have the same temperature")
         warmer = a.name if ra["temperature"] > rb["temperature"] else b.name
-        answer = fill(rng.choice(T.PARALLEL_ANSWERS), city=a.name, city2=b.name, u="°C",
+        answer = fill(rng.choice(A.PARALLEL_ANSWERS), city=a.name, city2=b.name, u="°C",
                       temp=fmt(ra["temperature"]), cond=ra["conditions"], temp2=fmt(rb["temperature"]),
                       cond2=rb["conditions"], warmer=warmer, diff=fmt(abs(ra["temperature"] - rb["temperature"])))
         mention = [a.name, fmt(ra["temperature"]), b.name, fmt(rb["temperature"])]
@@ -125,10 +123,10 @@ def out_of_mode_turn(ctx: Ctx, mode: str) -> Turn:
     """A request for a tool this mode lacks: weather in wiki/chat mode (say so), facts in weather/chat (answer)."""
     rng = ctx.rng
     if mode in ("wiki", "chat"):
-        template = ctx.pick(rng.choice(["current", "forecast"]), lambda t: _english(t) and t.unit is None)
+        template = ctx.pick(rng.choice(["current", "forecast"]), lambda t: english(t) and t.unit is None)
         city = rng.choice(ctx.pools.cities)
         _, slots = days_argument(ctx, template)
-        answer = fill(rng.choice(T.NO_WEATHER_TOOL), city=city.name)
+        answer = fill(rng.choice(A.NO_WEATHER_TOOL), city=city.name)
         return Turn(fill(template.text, city=city_text(ctx, city, template), **slots), answer,
                     must_mention=[city.name], must_not_mention=["°"], templates=[template.id],
                     entities=[f"city:{city.name}"])
@@ -139,7 +137,7 @@ def out_of_mode_turn(ctx: Ctx, mode: str) -> Turn:
     if "wiki" in template.text.lower():
         known = f"I can't search Wikipedia in this mode, but here is what I know: {known}"
     elif not streams_as_prose(known) or rng.random() < 0.3:
-        known = f"{rng.choice(T.FROM_MEMORY)} {known}"
+        known = f"{rng.choice(A.FROM_MEMORY)} {known}"
     return Turn(user[:1].upper() + user[1:], known, templates=[template.id], entities=[f"wiki:{topic.title}"])
 
 
@@ -152,10 +150,10 @@ def no_tool(ctx: Ctx) -> Draft:
 
 def missing_info(ctx: Ctx) -> Draft:
     if ctx.rng.random() < 0.65:
-        template, ask, mode = ctx.pick("missing_weather"), ctx.rng.choice(T.ASK_CITY), pick_mode(ctx.rng,
+        template, ask, mode = ctx.pick("missing_weather"), ctx.rng.choice(A.ASK_CITY), pick_mode(ctx.rng,
                                                                                                   WEATHER_MODES)
     else:
-        template, ask, mode = ctx.pick("missing_wiki"), ctx.rng.choice(T.ASK_TOPIC), pick_mode(ctx.rng, WIKI_MODES)
+        template, ask, mode = ctx.pick("missing_wiki"), ctx.rng.choice(A.ASK_TOPIC), pick_mode(ctx.rng, WIKI_MODES)
     return answer_draft("missing_info", mode, Turn(template.text, ask, must_mention=["?"], templates=[template.id]))
 
 
@@ -164,7 +162,7 @@ def missing_info(ctx: Ctx) -> Draft:
 def answer(ctx: Ctx) -> Draft:
     kind = ctx.rng.choices(["current", "forecast", "wiki", "parallel", "mixed"], weights=[33, 22, 25, 12, 8])[0]
     if kind in ("current", "forecast"):
-        return answer_draft("answer", pick_mode(ctx.rng, WEATHER_MODES), weather_turn(ctx, ctx.pick(kind, _english)))
+        return answer_draft("answer", pick_mode(ctx.rng, WEATHER_MODES), weather_turn(ctx, ctx.pick(kind, english)))
     if kind == "wiki":
         return answer_draft("answer", pick_mode(ctx.rng, WIKI_MODES), wiki_turn(ctx, english_only=True))
     if kind == "parallel":
@@ -213,9 +211,9 @@ def error_turn(ctx: Ctx, kind: str) -> Turn:
     rng = ctx.rng
     if kind in ("unknown_place", "service_down", "too_many_days"):
         if kind == "too_many_days":
-            template = ctx.pick("forecast", lambda t: _english(t) and t.days == "n")
+            template = ctx.pick("forecast", lambda t: english(t) and t.days == "n")
         else:
-            template = ctx.pick(rng.choice(["current", "forecast"]), _english)
+            template = ctx.pick(rng.choice(["current", "forecast"]), english)
         days, slots = days_argument(ctx, template, *((MAX_FORECAST_DAYS + 1, 30) if kind == "too_many_days"
                                                       else (2, 7)))
         if kind == "unknown_place":
@@ -235,18 +233,18 @@ def error_turn(ctx: Ctx, kind: str) -> Turn:
             error = days_out_of_range(days).as_result()
         # the tool adds the arguments it was called with (`days` defaults to 3), as tools/weather.py `_as_value` does
         context = {"location": place, **({"days": days or 3} if template.forecast else {})}
-        text = fill(rng.choice(T.ERROR_ANSWERS[kind]), place=place, days=days, max_days=MAX_FORECAST_DAYS)
+        text = fill(rng.choice(A.ERROR_ANSWERS[kind]), place=place, days=days, max_days=MAX_FORECAST_DAYS)
         mention = [place] + ([str(MAX_FORECAST_DAYS)] if kind == "too_many_days" else [])
         return Turn(user, text, [call], [{**error, **context}], mention, ["°"], [template.id], [entity])
     if kind == "wiki_not_found":
         query, mentioned, person = rng.choice(ctx.pools.unknown_topics)
-        template = ctx.pick("wiki_person" if person else "wiki_other", _english)
+        template = ctx.pick("wiki_person" if person else "wiki_other", english)
         user = fill(template.text, name=mentioned, mention=mentioned, query=query)
         result = {**no_article_error(query).as_result(), "query": query}
         entity = f"unknown:{query}"
     elif kind == "wiki_ambiguous":
         query = rng.choice(ctx.pools.ambiguous)
-        template = ctx.pick("wiki_other", _english)
+        template = ctx.pick("wiki_other", english)
         user = fill(template.text, name=query, mention=query, query=query)
         result = ambiguous_result(query, query, T.AMBIGUOUS[query])
         entity = f"ambiguous:{query}"
@@ -258,7 +256,7 @@ def error_turn(ctx: Ctx, kind: str) -> Turn:
         result = {**_wiki_failure(ctx), "query": query}
     options = T.AMBIGUOUS.get(query, [])
     listed = ", ".join(options[:-1]) + " or " + options[-1] if options else ""
-    text = fill(rng.choice(T.ERROR_ANSWERS[kind]), query=query, options=listed)
+    text = fill(rng.choice(A.ERROR_ANSWERS[kind]), query=query, options=listed)
     mention = [query] + options[:1]
     return Turn(user[:1].upper() + user[1:], text, [ToolCall("search_wikipedia", {"query": query})], [result],
                 mention, [], [template.id], [entity])
@@ -269,107 +267,6 @@ def answer_error(ctx: Ctx) -> Draft:
                             "wiki_down"], weights=[30, 20, 8, 17, 15, 10])[0]
     modes = WIKI_MODES if kind.startswith("wiki") else WEATHER_MODES
     return answer_draft("answer_error", pick_mode(ctx.rng, modes), error_turn(ctx, kind))
-
-
-# --------------------------------------------------------------------------------------------- follow-ups
-
-def _history_weather(ctx: Ctx, forecast: bool | None = None, unit_ok: Callable = lambda u: True) -> Turn:
-    bank = ctx.rng.choice(["current", "forecast"]) if forecast is None else ("forecast" if forecast else "current")
-    return weather_turn(ctx, ctx.pick(bank, lambda t: _english(t) and unit_ok(t.unit)))
-
-
-def _merge(new: Turn, old: Turn) -> tuple[list[str], list[str]]:
-    return new.templates + old.templates, list(dict.fromkeys(new.entities + old.entities))
-
-
-def follow_up(ctx: Ctx) -> Draft:
-    rng = ctx.rng
-    kind = rng.choices(["city", "tomorrow", "unit", "thanks", "umbrella", "clarify", "topic", "wiki", "no_tool",
-                        "after_chat"], weights=[15, 12, 6, 15, 10, 12, 5, 10, 12, 8])[0]
-    if kind in ("city", "tomorrow", "unit", "umbrella"):
-        mode = pick_mode(rng, WEATHER_MODES)
-        old = _history_weather(ctx, forecast=False if kind in ("tomorrow", "umbrella") else None,
-                               unit_ok=(lambda u: u != "fahrenheit") if kind == "unit" else (lambda u: True))
-        call = old.calls[0]
-        if kind == "umbrella":
-            template = ctx.pick("fu_umbrella")
-            city = old.entities[0].split(":", 1)[1]
-            text, mention = current_answer(rng, old.results[0], city, template.intent)
-            new = Turn(template.text, text, must_mention=mention, templates=[template.id])
-            templates, entities = _merge(new, old)
-            return Draft("follow_up", mode, [*old.messages(), Message("user", new.user), Message("assistant", text)],
-                         [], mention, [], templates, entities)
-        if kind == "city":
-            template = ctx.pick("fu_city")
-            others = [c for c in ctx.pools.cities if f"city:{c.name}" not in old.entities]
-            city2 = rng.choice(others)
-            user = fill(template.text, city2=city_text(ctx, city2, template))
-            new_call = ToolCall(call.name, {**call.arguments, "location": city2.name})
-            entities = [f"city:{city2.name}"]
-        elif kind == "tomorrow":
-            template = ctx.pick("fu_tomorrow")
-            days, slots = days_argument(ctx, template)
-            user = fill(template.text, **slots)
-            arguments = {"location": call.arguments["location"], **({"days": days} if days else {}),
-                         **({"unit": call.arguments["unit"]} if "unit" in call.arguments else {})}
-            new_call, entities = ToolCall("get_weather_forecast", arguments), []
-        else:
-            template = ctx.pick("fu_unit")
-            user = template.text
-            new_call, entities = ToolCall(call.name, {**call.arguments, "unit": "fahrenheit"}), []
-        new = Turn(user, "", [new_call], templates=[template.id], entities=entities)
-        draft = call_draft("follow_up", mode, new, old.messages())
-        draft.templates, draft.entities = _merge(new, old)
-        return draft
-    if kind == "clarify":
-        template = ctx.pick("missing_weather")
-        old = Turn(template.text, rng.choice(T.ASK_CITY), templates=[template.id])
-        reply = ctx.pick("fu_clarify")
-        city = rng.choice(ctx.pools.cities)
-        days = template.days if template.forecast else None
-        new = Turn(fill(reply.text, city=city_text(ctx, city, reply)), "",
-                   [weather_call(city.name, template, days, template.unit)], templates=[reply.id],
-                   entities=[f"city:{city.name}"])
-        draft = call_draft("follow_up", pick_mode(rng, WEATHER_MODES), new, old.messages())
-        draft.templates, draft.entities = _merge(new, old)
-        return draft
-    if kind == "topic":
-        template = ctx.pick("missing_wiki")
-        kinds = {"person": ("person",), "place": ("place",), "thing": ("thing", "event")}.get(template.intent)
-        topic = rng.choice([t for t in ctx.pools.topics if kinds is None or t.kind in kinds])
-        old = Turn(template.text, rng.choice(T.ASK_TOPIC), templates=[template.id])
-        reply = ctx.pick("fu_topic")
-        user = fill(reply.text, name=topic.name, mention=topic.mention)
-        new = Turn(user[:1].upper() + user[1:], "", [ToolCall("search_wikipedia", {"query": topic.query})],
-                   templates=[reply.id], entities=[f"wiki:{topic.title}"])
-        draft = call_draft("follow_up", pick_mode(rng, WIKI_MODES), new, old.messages())
-        draft.templates, draft.entities = _merge(new, old)
-        return draft
-    if kind == "wiki":
-        old = wiki_turn(ctx, english_only=True)
-        template = ctx.pick("fu_wiki")
-        topic = rng.choice([t for t in ctx.pools.topics if f"wiki:{t.title}" not in old.entities])
-        user = fill(template.text, name2=topic.name, mention2=topic.mention)
-        new = Turn(user[:1].upper() + user[1:], "", [ToolCall("search_wikipedia", {"query": topic.query})],
-                   templates=[template.id], entities=[f"wiki:{topic.title}"])
-        draft = call_draft("follow_up", pick_mode(rng, WIKI_MODES), new, old.messages())
-        draft.templates, draft.entities = _merge(new, old)
-        return draft
-    weather_first = rng.random() < 0.6
-    mode = pick_mode(rng, WEATHER_MODES if weather_first else WIKI_MODES)
-    tool_turn = _history_weather(ctx) if weather_first else wiki_turn(ctx, english_only=True)
-    if kind == "thanks":
-        template = ctx.pick("fu_thanks")
-        chat = Turn(template.text, rng.choice(T.THANKS_ANSWERS), templates=[template.id])
-    else:
-        chat = no_tool_turn(ctx, mode)
-    if kind == "after_chat":  # small talk first, then a question that needs the tool
-        draft = call_draft("follow_up", mode, tool_turn, chat.messages())
-        draft.templates, draft.entities = _merge(tool_turn, chat)
-        return draft
-    draft = answer_draft("follow_up", mode, chat, tool_turn.messages())
-    draft.templates, draft.entities = _merge(chat, tool_turn)
-    return draft
 
 
 CATEGORIES: dict[str, Callable[[Ctx], Draft]] = {

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.lean_model import LossRow, run_layers, unwrap
+from agent.backends.llamacpp import common_prefix_length
+from training.lean.model import LossRow, run_layers, unwrap
 
 
 def cache_key(model_name: str, split: int, rows: Sequence[LossRow]) -> str:
@@ -31,11 +32,6 @@ def cache_key(model_name: str, split: int, rows: Sequence[LossRow]) -> str:
         digest.update(row.ids.numpy().astype(np.int64).tobytes())
         digest.update(b"|")
     return digest.hexdigest()[:16]
-
-
-def common_length(a: torch.Tensor, b: torch.Tensor) -> int:
-    n = min(a.numel(), b.numel())
-    return int((a[:n] == b[:n]).long().cumprod(0).sum()) if n else 0
 
 
 class HiddenStateCache:
@@ -84,7 +80,7 @@ class HiddenStateCache:
                 ids = rows[i].ids
                 shared = 0
                 if previous is not None:  # at least one token is computed, so its keys/values exist for the next
-                    shared = min(common_length(ids, rows[previous].ids), ids.numel() - 1)
+                    shared = min(common_prefix_length(ids, rows[previous].ids), ids.numel() - 1)
                 prefix_kv = {layer: (k[:, :, :shared], v[:, :, :shared]) for layer, (k, v) in previous_kv.items()} \
                     if shared else None
                 hidden = decoder.embed_tokens(ids[shared:]).unsqueeze(0)

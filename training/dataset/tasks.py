@@ -8,8 +8,71 @@ from __future__ import annotations
 
 import datetime as dt
 
-from training.dataset_builders import Ctx, NoChoice, Turn, fill, fmt, long_date, plain, to_f
-from training.dataset_templates import META_ANSWERS, Template
+from training.dataset.answers import META_ANSWERS
+from training.dataset.asks import Template, bank
+from training.dataset.builders import Ctx, NoChoice, Turn, fill, fmt, long_date, plain, to_f
+
+# ------------------------------------------------------------------- no-tool tasks with computed answers
+# intent = which computation the builder runs; the entity slots ({word}, {city}, {cities}) take held-out names.
+GENERATED = (
+    bank("gen.arith", [
+        ("What is {a} plus {b}?", {"intent": "add"}), ("What's {a} + {b}?", {"intent": "add"}),
+        ("Can you add {a} and {b} for me?", {"intent": "add"}), ("Calculate {a} times {b}.", {"intent": "mul"}),
+        ("what is {a}*{b}", {"intent": "mul"}), ("Multiply {a} by {b}.", {"intent": "mul"}),
+        ("What is {a} minus {b}?", {"intent": "sub"}), ("How much is {a} divided by {b}?", {"intent": "div"}),
+        ("{a} / {b} = ?", {"intent": "div"}), ("Subtract {b} from {a}.", {"intent": "sub"}),
+    ])
+    + bank("gen.percent", [("What is {p}% of {n}?", {"intent": "percent"}),
+                           ("Calculate {p} percent of {n}.", {"intent": "percent"}),
+                           ("How much is {p}% of {n}?", {"intent": "percent"}),
+                           ("A bill is {n} euros. What's a {p}% tip?", {"intent": "percent"})])
+    + bank("gen.temp", [
+        ("Convert {x} °C to Fahrenheit.", {"intent": "c2f"}), ("What is {x} degrees Celsius in Fahrenheit?",
+                                                               {"intent": "c2f"}),
+        ("How much is {x} °F in Celsius?", {"intent": "f2c"}), ("If it's {x} °F, how many degrees Celsius is that?",
+                                                               {"intent": "f2c"}),
+        ("Is {x} °C warmer than {y} °F?", {"intent": "compare"}), ("{x}°C to °F?", {"intent": "c2f"}),
+    ])
+    + bank("gen.distance", [("How many miles is {x} km?", {"intent": "km2mi"}),
+                            ("Convert {x} miles to kilometres.", {"intent": "mi2km"}),
+                            ("How far is {x} km in miles?", {"intent": "km2mi"}),
+                            ("{x} miles in km?", {"intent": "mi2km"})])
+    + bank("gen.weekday", [("What day of the week was {date}?", {"intent": "weekday"}),
+                           ("Which weekday was {date}?", {"intent": "weekday"}),
+                           ("{date}: what day of the week was that?", {"intent": "weekday"})])
+    + bank("gen.days", [("How many days are there between {date} and {date2}?", {"intent": "days_between"}),
+                        ("How many days from {date} to {date2}?", {"intent": "days_between"}),
+                        ("Count the days from {date} until {date2}.", {"intent": "days_between"})])
+    + bank("gen.letters", [("How many letters are in '{word}'?", {"intent": "letters"}),
+                           ("Count the letters in the name {word}.", {"intent": "letters"}),
+                           ("How many letters does {word} have?", {"intent": "letters"})])
+    + bank("gen.reverse", [("Spell '{word}' backwards.", {"intent": "reverse"}),
+                           ("Write {word} in reverse.", {"intent": "reverse"}),
+                           ("Reverse the letters of '{word}'.", {"intent": "reverse"})])
+    + bank("gen.upper", [("Write '{word}' in capital letters.", {"intent": "upper"}),
+                         ("Put {word} in all caps.", {"intent": "upper"}),
+                         ("Uppercase this: {word}", {"intent": "upper"})])
+    + bank("gen.sort", [("Sort these numbers from smallest to largest: {nums}.", {"intent": "sort_asc"}),
+                        ("Put {nums} in descending order.", {"intent": "sort_desc"}),
+                        ("Order these from low to high: {nums}", {"intent": "sort_asc"})])
+    + bank("gen.average", [("What's the average of {nums}?", {"intent": "average"}),
+                           ("Find the mean of {nums}.", {"intent": "average"}),
+                           ("Average of {nums}?", {"intent": "average"})])
+    + bank("gen.prime", [("Is {n} a prime number?", {"intent": "prime"}), ("Is {n} prime?", {"intent": "prime"}),
+                         ("Can {n} be divided by anything other than 1 and itself?", {"intent": "prime"})])
+    + bank("gen.alphabet", [("Put these cities in alphabetical order: {cities}.", {"intent": "alphabet"}),
+                            ("Sort alphabetically: {cities}", {"intent": "alphabet"}),
+                            ("Alphabetise this list of cities: {cities}.", {"intent": "alphabet"})])
+    + bank("gen.translate", [("Translate '{phrase}' into {lang}.", {"intent": "translate"}),
+                             ("How do you say '{phrase}' in {lang}?", {"intent": "translate"}),
+                             ("What's \"{phrase}\" in {lang}?", {"intent": "translate"}),
+                             ("Can you translate '{phrase}' to {lang} for me?", {"intent": "translate"}),
+                             ("{lang} for '{phrase}'?", {"intent": "translate"}),
+                             ("translate \"{phrase}\" to {lang} pls", {"intent": "translate", "lang": "casual"})])
+    + bank("gen.country", [("Which country is {city} in?", {"intent": "country"}),
+                           ("{city} is in which country?", {"intent": "country"}),
+                           ("In what country is {city}?", {"intent": "country"})])
+)
 
 
 def _word(ctx: Ctx) -> tuple[str, str]:

@@ -36,11 +36,12 @@ from typing import Any
 from agent.format import ToolCall, ToolCallParseError, format_tool_calls, parse_tool_calls, validate_call
 from agent.messages import Message
 from agent.prompts import MODES, mode_system_prompt
-from training import dataset_templates as T
 from training.config import output_root
-from training.dataset_builders import Ctx, NoChoice, Pools, fmt, load_cities, load_qa, load_topics
-from training.dataset_categories import CATEGORIES
-from training.dataset_variety import add_noise, date_pools
+from training.dataset import asks as T
+from training.dataset.builders import Ctx, NoChoice, Pools, fmt, load_cities, load_qa, load_topics
+from training.dataset.categories import CATEGORIES
+from training.dataset.tasks import GENERATED
+from training.dataset.variety import add_noise, date_pools
 
 SPLITS = ("train", "validation", "test")
 # Shares of each split; no_tool + missing_info (+ the plain follow-ups) teach restraint.
@@ -78,7 +79,7 @@ def template_banks() -> dict[str, list[T.Template]]:
         "forecast": T.FORECAST + [t for t in T.FOREIGN if t.forecast],
         "parallel": T.PARALLEL, "wiki_person": T.WIKI_PERSON, "wiki_other": T.WIKI_OTHER,
         "wiki_casual": T.WIKI_CASUAL, "wiki_foreign": T.WIKI_FOREIGN, "missing_weather": T.MISSING_WEATHER,
-        "missing_wiki": T.MISSING_WIKI, "meta": T.META, "generated": T.GENERATED,
+        "missing_wiki": T.MISSING_WIKI, "meta": T.META, "generated": GENERATED,
         "fu_city": T.FOLLOW_OTHER_CITY, "fu_tomorrow": T.FOLLOW_TOMORROW, "fu_unit": T.FOLLOW_UNIT,
         "fu_thanks": T.FOLLOW_THANKS, "fu_umbrella": T.FOLLOW_UMBRELLA, "fu_clarify": T.FOLLOW_CLARIFY,
         "fu_topic": T.FOLLOW_CLARIFY_WIKI, "fu_wiki": T.FOLLOW_WIKI,
@@ -150,7 +151,7 @@ def system_prompt(mode: str, today: dt.date) -> str:
 
 
 def make_sample(draft, split: str, today: dt.date, noise_rng: random.Random | None = None) -> dict[str, Any]:
-    """A draft as a sample; with `noise_rng`, some user messages get surface noise (see `dataset_variety.py`)."""
+    """A draft as a sample; with `noise_rng`, some user messages get surface noise (see `variety.py`)."""
     body, noise = list(draft.messages), []
     if noise_rng is not None:
         names = [e.split(":", 1)[1] for e in draft.entities]  # with the cities' other spellings ("Moskva")
@@ -394,7 +395,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  warning: could not fill {numbers['shortfall']} (pools too small for this size)", file=sys.stderr)
     print(f"wrote {config.out}/{{train,validation,test}}.jsonl and stats.json")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
