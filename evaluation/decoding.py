@@ -219,7 +219,7 @@ def ask_section(model: str, fit: dict | None, args) -> list[str]:
         return []
     cases = case_index("test", args)
     variant = dec.Variant("on", threshold=fit["threshold"] if fit else None, grammar=True, ask=True)
-    wrong = right = called_weather = invented = 0
+    wrong = right = called_weather = invented = places = right_places = as_written = 0
     for record in dec.load_records(data["records"]):
         case = cases.get(record.case_id)
         if case is None or not any(n.startswith("get_") and "weather" in n for n in case.specs):
@@ -236,13 +236,31 @@ def ask_section(model: str, fit: dict | None, args) -> list[str]:
         if case.should_call:
             called_weather += 1
             wrong += was_asked
+            wanted = {str(v).casefold() for expected in case.expected for name, params in expected.items()
+                      if "weather" in name for v in params.get("location", [])}
+            said = " ".join(m.content for m in case.messages if m.role == "user").casefold()
+            for call in weather_calls if wanted and not was_asked else []:  # a weather place is wanted
+                place = str(call.arguments.get("location", "")).strip().casefold()
+                places += 1
+                right_places += place in wanted
+                as_written += place not in wanted and bool(place) and place in said and _typo_of(place, wanted)
         else:
             invented += 1
             right += was_asked
     rate = dec.wilson(wrong, called_weather)
     return [f"- **{model}**: asked wrongly in {wrong} of {called_weather} weather calls the split wants "
             f"({ci(rate)}); asked instead of running an invented place in {right} of {invented} unwanted weather "
-            "calls."]
+            f"calls. Of the weather calls it runs where the split wants a weather place, {right_places} of {places} "
+            f"name the place the split expects ({ci(dec.wilson(right_places, places))}), and {as_written} more name "
+            f"it as the user misspelt it (\"Dehli\", \"Madird\"; {ci(dec.wilson(right_places + as_written, places))} "
+            "with those)."]
+
+
+def _typo_of(place: str, wanted: set[str]) -> bool:
+    """The user's spelling of one of the expected places (a typo or another spelling: "dehli", "asuncion")."""
+    import difflib
+
+    return any(difflib.SequenceMatcher(None, place, w).ratio() >= 0.75 for w in wanted)
 
 
 def turns_section(model: str, args) -> list[str]:
@@ -292,8 +310,10 @@ def render_page(args, fits: dict[str, dict], command: str, wall_s: float) -> str
               "Cells: rate [95% interval] (Wilson; balanced accuracy: normal approximation). *threshold*: the reply "
               "is a call when P(call) >= the fitted threshold and prose below it; *grammar*: a reply that opens "
               "a call is generated under "
-              "the tools' GBNF grammar; *ask*: a call naming a place the conversation never mentions is not run "
-              "(the agent asks), counted as no call. The grammar-off side was not re-run here: the previous page "
+              "the tools' GBNF grammar (a place argument only as words the user wrote, see agent/places.py); "
+              "*ask*: a call naming a place the conversation never mentions, or whose place the grammar had to "
+              "force on the model (below `COPY_FLOOR`), is not run (the agent asks), counted as no call. "
+              "The grammar-off side was not re-run here: the previous page "
               "(2026-11-21, 8 prompts per category) measured the fine-tuned model's format validity without the "
               "grammar at 97.5% overall and 87.5% on BFCL multiple.", ""]
     summaries = {}
@@ -305,7 +325,9 @@ def render_page(args, fits: dict[str, dict], command: str, wall_s: float) -> str
         lines += ask_section(model, fits.get(model), args)
     lines += ["", "## Whole turns (weather mode, local fake Open-Meteo server up and down)", "",
               "*on*: every piece (grammar, fitted threshold, no call in a turn's last LLM call, failures said by the "
-              "agent, asking, repetition guard); *off*: none (the old loop).", ""]
+              "agent, asking, repetition guard); *off*: none (the old loop). *Asks*: the turn ends by asking which "
+              "place, in the agent's question or the model's own (a question with which/what/where or "
+              "city/place), `evaluation.turns.asks_for_place`.", ""]
     for model in args.models:
         lines += turns_section(model, args)
     lines += ["## Done-when check", ""]
@@ -335,6 +357,8 @@ METHOD = """## How these numbers are made
   the call a lower threshold would force is generated as well (prompt cached). The decoder makes a reply a call when
   P(call) >= t and prose below, so thresholds are applied offline from these records (a prompt whose P(call) is
   under 0.1 has no forced call recorded, so a threshold under 0.1 counts it as prose).
+- A model name ending in `+icl` is that catalogue model with the few-shot examples of `--icl` at the end of every
+  system prompt (prompts/icl_examples.jsonl): the prompting baseline.
 - Generated-split prompts keep their own messages, but their system prompts all carry one date (the split dates its
   samples at random, which would defeat the KV cache; the call decision does not depend on the date).
 - **Balanced decision accuracy**: the mean of relevance (a call where one is wanted) and restraint (none where none is

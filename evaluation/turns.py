@@ -31,6 +31,8 @@ ANSWERED = ("answer", "grounded", "failure", "composed", "asked")
 SERVER_PLACES = ("Oslo", "Paris", "London", "Tokyo", "New York", "Sydney", "Cairo")
 _FAILED = re.compile(r"could not|couldn't|can't|cannot|unable|fail|not reach|unavailable|not available|down|error|"
                      r"don't know a place|no place|sorry", re.IGNORECASE)
+# The answer asks which place (the agent's question or the model's own): "Which city should I check?"
+_ASKS_FOR_PLACE = re.compile(r"\b(?:which|what|where)\b[^?.!]*\?|\b(?:city|place|location)\b[^.!]*\?", re.IGNORECASE)
 _TEMPERATURE_CLAIM = re.compile(r"-?\d+(?:[.,]\d+)?\s*(?:°|degrees?|ºC|C\b)", re.IGNORECASE)
 
 SETTINGS_ON = {}
@@ -177,12 +179,17 @@ def turn_metrics(records: Sequence[TurnRecord]) -> dict[str, Any]:
                                          sum(1 for r in judged if r.failed_calls and not r.ok_calls)),
         "invented_without_call": wilson(sum(r.faithful is False and not r.calls for r in records),
                                         sum(1 for r in records if not r.calls and r.ending != "asked")),
-        "asked_on_missing": wilson(sum(r.ending == "asked" for r in missing), len(missing)),
-        "asked_wrongly": wilson(sum(r.ending == "asked" for r in weather), len(weather)),
+        "asked_on_missing": wilson(sum(asks_for_place(r) for r in missing), len(missing)),
+        "asked_wrongly": wilson(sum(asks_for_place(r) for r in weather), len(weather)),
         "without_live_data": wilson(sum(r.without_live_data for r in records), len(records)),
         "truncated": wilson(sum(r.truncated for r in records), len(records)),
         "endings": {e: sum(r.ending == e for r in records) for e in dict.fromkeys(r.ending for r in records)},
     }
+
+
+def asks_for_place(record: TurnRecord) -> bool:
+    """The turn ends by asking which place: the agent's question, or the model's own when it called nothing."""
+    return record.ending == "asked" or (not record.calls and bool(_ASKS_FOR_PLACE.search(record.answer)))
 
 
 def dump(records: Sequence[TurnRecord]) -> list[dict[str, Any]]:

@@ -154,3 +154,17 @@ def test_an_icl_model_is_its_catalogue_model_prompted_with_the_few_shot_examples
                                             for s in seen["smollm2-135m+icl"]), "the examples close the prompt"
     assert not any("Examples of how to respond:" in s for s in seen["smollm2-135m"])
     assert (tmp_path / "w" / "smollm2-135m+icl" / "simple.json").exists()
+
+
+def test_a_turn_asks_for_the_place_in_the_agents_question_or_the_models_own():
+    from evaluation.turns import TurnRecord, asks_for_place
+
+    def turn(answer, ending="answer", calls=()):
+        return TurnRecord("t", "missing_info", "on", "up", "Will it snow?", answer, ending, list(calls), 0, 0, False,
+                          False, True, None, 1, 0.1)
+
+    assert asks_for_place(turn("Which city or place should I check?", ending="asked"))
+    assert asks_for_place(turn("Happy to help. Which city should I look up?"))
+    assert asks_for_place(turn("Where should I check the weather?"))
+    assert not asks_for_place(turn("A light jacket is a good idea."))
+    assert not asks_for_place(turn("Where in Oslo? 4 °C.", calls=['get_current_weather(location="Oslo")']))
