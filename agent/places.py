@@ -157,6 +157,14 @@ def value_windows(reply: str) -> list[dict[str, tuple[int, int]]]:
     return windows
 
 
+def _start_masses(reply: str, overrides: Sequence[Sequence[float]] | None) -> list[dict[str, float | None]]:
+    """Per call of the reply: each place argument -> the least mass the grammar left the model at the start of its
+    value (its opening quote or first character), None where the grammar never refused the model's token there."""
+    return [{name: min([mass for at, mass in overrides or () if quote_at <= at <= value_at], default=None)
+             for name, (quote_at, value_at) in arguments.items() if name in USER_SUPPLIED}
+            for arguments in value_windows(reply)]
+
+
 def forced_places(reply: str, overrides: Sequence[Sequence[float]] | None, floor: float = COPY_FLOOR
                   ) -> list[set[str]]:
     """Per call of the reply: the place arguments the call grammar forced on the model, i.e. where, at the start of
@@ -169,17 +177,11 @@ def forced_places(reply: str, overrides: Sequence[Sequence[float]] | None, floor
     still be a place the model copies willingly."""
     if not overrides:
         return []
-    return [{name for name, (quote_at, value_at) in arguments.items() if name in USER_SUPPLIED
-             and any(quote_at <= at <= value_at and mass < floor for at, mass in overrides)}
-            for arguments in value_windows(reply)]
+    return [{name for name, mass in masses.items() if mass is not None and mass < floor}
+            for masses in _start_masses(reply, overrides)]
 
 
 def value_start_masses(reply: str, overrides: Sequence[Sequence[float]] | None) -> list[float]:
     """Per place argument of the reply's calls: the least mass the grammar left the model at the start of its value
     (1.0 where it never refused the model's token there), as `forced_places` reads it. For calibrating `COPY_FLOOR`."""
-    masses = []
-    for arguments in value_windows(reply):
-        for name, (quote_at, value_at) in arguments.items():
-            if name in USER_SUPPLIED:
-                masses.append(min([mass for at, mass in overrides or () if quote_at <= at <= value_at], default=1.0))
-    return masses
+    return [1.0 if mass is None else mass for masses in _start_masses(reply, overrides) for mass in masses.values()]
