@@ -2,8 +2,8 @@
 
 - After tool failures, the answer says plainly what failed ("I could not reach the weather service ...", "I don't
   know a place called ...") instead of leaving it to a 135M model that may invent a forecast.
-- A call whose required place never appears in the conversation is not run: the agent asks one short question; so is
-  a call whose place the call grammar forced on the model (agent/places.py).
+- A call whose required place or search query never appears in the conversation is not run: the agent asks one short
+  question; so is a call whose place the call grammar forced on the model (agent/places.py).
 - When a backend ignores the ban on calls in a turn's last LLM call, the answer is composed from the results.
 - Tool eagerness (the UI slider and `--tool-eagerness`) maps to the decoder's call threshold.
 
@@ -28,8 +28,12 @@ from agent.format import ToolCall
 from agent.messages import Message
 from agent.prompts import PROMPTS_DIR
 
-# Parameters whose value only the user can supply (a place): a call must not invent them.
+# Parameters whose value only the user can supply (a place): a call must not invent them (and the call grammar
+# copies them from the user's words, agent/places.py).
 USER_SUPPLIED = ("location", "city", "place")
+# Parameters whose value must come from the conversation: the places, and what to look up (a search query). A call
+# that fills one with words nobody said ("Find me an article" -> query="Ada Lovelace") is not run: the agent asks.
+MUST_BE_SAID = (*USER_SUPPLIED, "query")
 
 _UNKNOWN_PLACE = re.compile(r'No place called "(?P<place>.+?)" was found')
 _NO_ARTICLE = re.compile(r'No Wikipedia article matches "(?P<query>.+?)"')
@@ -78,7 +82,7 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", plain))
 
 
-def _alike(word: str, said: set[str]) -> bool:
+def spelled_alike(word: str, said: set[str]) -> bool:
     """The word, or a spelling of it ("Windhuk" for "Windhoek", "Mumbay" for "Mumbai"), was said."""
     if word in said:
         return True
@@ -101,12 +105,13 @@ def value_given(value: Any, conversation: Iterable[Message]) -> bool:
     for message in conversation:
         if message.role in ("user", "ipython"):
             said |= _words(message.content)
-    return any(_alike(word, said) for word in wanted)
+    return any(spelled_alike(word, said) for word in wanted)
 
 
 def missing_value(calls: Sequence[ToolCall], specs: dict[str, dict], conversation: Sequence[Message],
                   forced: Sequence[Collection[str]] = ()) -> str | None:
-    """The first user-supplied parameter (a place) that a call fills with a value nobody said, else None.
+    """The first parameter that must be said (`MUST_BE_SAID`: a place, a query) that a call fills with a value nobody
+    said, else None.
 
     `forced[i]`: the parameters of call i whose value the call grammar forced on a model that wanted another
     (`agent.places.forced_places`): the user's words, but not the place the model meant, so nobody named it either.
@@ -115,7 +120,7 @@ def missing_value(calls: Sequence[ToolCall], specs: dict[str, dict], conversatio
         spec = specs.get(call.name) or {}
         required = (spec.get("parameters") or {}).get("required") or []
         guessed = forced[index] if index < len(forced) else ()
-        for parameter in USER_SUPPLIED:
+        for parameter in MUST_BE_SAID:
             if parameter in required and (parameter in guessed
                                           or not value_given(call.arguments.get(parameter), conversation)):
                 return parameter
@@ -124,8 +129,8 @@ def missing_value(calls: Sequence[ToolCall], specs: dict[str, dict], conversatio
 
 def grounded_calls(calls: Sequence[ToolCall], specs: dict[str, dict], conversation: Sequence[Message],
                    forced: Sequence[Collection[str]] = ()) -> list[ToolCall]:
-    """The calls whose user-supplied values (places) were all said: a reply that asks for Oslo and for a city
-    nobody named runs Oslo's call only."""
+    """The calls whose values that must be said (places, queries) were all said: a reply that asks for Oslo and for a
+    city nobody named runs Oslo's call only."""
     return [call for index, call in enumerate(calls)
             if missing_value([call], specs, conversation, forced[index:index + 1]) is None]
 

@@ -21,10 +21,12 @@ import os
 import platform
 import re
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from agent.endings import spelled_alike
 from agent.format import ToolCallParseError, parse_tool_calls
 from agent.messages import Message
 from agent.prompts import with_examples
@@ -219,48 +221,43 @@ def ask_section(model: str, fit: dict | None, args) -> list[str]:
         return []
     cases = case_index("test", args)
     variant = dec.Variant("on", threshold=fit["threshold"] if fit else None, grammar=True, ask=True)
-    wrong = right = called_weather = invented = places = right_places = as_written = 0
+    wrong, called = Counter(), Counter()  # by tool kind: calls the split wants, and of those the ones asked instead
+    right = invented = places = right_places = as_written = 0
     for record in dec.load_records(data["records"]):
         case = cases.get(record.case_id)
-        if case is None or not any(n.startswith("get_") and "weather" in n for n in case.specs):
-            continue
         reply = dec.effective_reply(record, variant)
         try:
-            calls = parse_tool_calls(reply)
+            calls = parse_tool_calls(reply) if case is not None else []
         except ToolCallParseError:
             continue
-        weather_calls = [c for c in calls if "weather" in c.name]
-        if not weather_calls:
+        kinds = {"weather" if "weather" in c.name else "Wikipedia" for c in calls}
+        if not kinds:
             continue
+        kind = "weather" if "weather" in kinds else "Wikipedia"
         was_asked = dec.asked(case, reply, record.overrides_of(reply))
         if case.should_call:
-            called_weather += 1
-            wrong += was_asked
+            called[kind] += 1
+            wrong[kind] += was_asked
             wanted = {str(v).casefold() for expected in case.expected for name, params in expected.items()
                       if "weather" in name for v in params.get("location", [])}
             said = " ".join(m.content for m in case.messages if m.role == "user").casefold()
+            weather_calls = [c for c in calls if "weather" in c.name]
             for call in weather_calls if wanted and not was_asked else []:  # a weather place is wanted
                 place = str(call.arguments.get("location", "")).strip().casefold()
                 places += 1
                 right_places += place in wanted
-                as_written += place not in wanted and bool(place) and place in said and _typo_of(place, wanted)
-        else:
+                as_written += place not in wanted and bool(place) and place in said and spelled_alike(place, wanted)
+        elif kind == "weather":
             invented += 1
             right += was_asked
-    rate = dec.wilson(wrong, called_weather)
-    return [f"- **{model}**: asked wrongly in {wrong} of {called_weather} weather calls the split wants "
-            f"({ci(rate)}); asked instead of running an invented place in {right} of {invented} unwanted weather "
+    return [f"- **{model}**: asked wrongly in {wrong['weather']} of {called['weather']} weather calls the split wants "
+            f"({ci(dec.wilson(wrong['weather'], called['weather']))}) and in {wrong['Wikipedia']} of "
+            f"{called['Wikipedia']} Wikipedia calls ({ci(dec.wilson(wrong['Wikipedia'], called['Wikipedia']))}); "
+            f"asked instead of running an invented place in {right} of {invented} unwanted weather "
             f"calls. Of the weather calls it runs where the split wants a weather place, {right_places} of {places} "
             f"name the place the split expects ({ci(dec.wilson(right_places, places))}), and {as_written} more name "
             f"it as the user misspelt it (\"Dehli\", \"Madird\"; {ci(dec.wilson(right_places + as_written, places))} "
             "with those)."]
-
-
-def _typo_of(place: str, wanted: set[str]) -> bool:
-    """The user's spelling of one of the expected places (a typo or another spelling: "dehli", "asuncion")."""
-    import difflib
-
-    return any(difflib.SequenceMatcher(None, place, w).ratio() >= 0.75 for w in wanted)
 
 
 def turns_section(model: str, args) -> list[str]:
@@ -303,7 +300,8 @@ def render_page(args, fits: dict[str, dict], command: str, wall_s: float) -> str
                               "Balanced decision acc. at it", "… with no threshold",
                               "Threshold fitted without asking (acc.)"], rows), "",
               "The stored threshold is fitted for what the agent runs: a call when P(call) >= t, then not run (a "
-              "question instead) when it names a place the user never named. The last column fits the threshold "
+              "question instead) when it names a place or searches for words nobody said. The last column fits the "
+              "threshold "
               "alone.", "",
               "![Relevance vs restraint per model as the threshold rises](assets/decision_sweep.png)", "",
               "## First call: each decoding piece on and off", "",
@@ -311,7 +309,8 @@ def render_page(args, fits: dict[str, dict], command: str, wall_s: float) -> str
               "is a call when P(call) >= the fitted threshold and prose below it; *grammar*: a reply that opens "
               "a call is generated under "
               "the tools' GBNF grammar (a place argument only as words the user wrote, see agent/places.py); "
-              "*ask*: a call naming a place the conversation never mentions, or whose place the grammar had to "
+              "*ask*: a call naming a place or a search query the conversation never mentions, or whose place the "
+              "grammar had to "
               "force on the model (below `COPY_FLOOR`), is not run (the agent asks), counted as no call. "
               "The grammar-off side was not re-run here: the previous page "
               "(2026-11-21, 8 prompts per category) measured the fine-tuned model's format validity without the "
@@ -320,7 +319,7 @@ def render_page(args, fits: dict[str, dict], command: str, wall_s: float) -> str
     for model in args.models:
         section, summaries[model] = first_call_section(model, fits.get(model), args)
         lines += section
-    lines += ["## Asking instead of guessing (weather calls on the generated test split)", ""]
+    lines += ["## Asking instead of guessing (weather and Wikipedia calls on the generated test split)", ""]
     for model in args.models:
         lines += ask_section(model, fits.get(model), args)
     lines += ["", "## Whole turns (weather mode, local fake Open-Meteo server up and down)", "",

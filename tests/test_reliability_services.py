@@ -129,7 +129,7 @@ def test_a_failing_service_gives_a_clear_tool_error_the_turn_ends_and_the_chat_g
     agent = Agent(llm, get_tools(), mode="all", today=TODAY)
 
     started = time.monotonic()
-    events = list(agent.run("What's it like in Oslo?"))
+    events = list(agent.run("What's it like in Oslo, and what is the Eiffel Tower?"))
     elapsed = time.monotonic() - started
 
     (finished,) = [e for e in events if isinstance(e, ToolCallFinished)]
