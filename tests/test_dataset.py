@@ -370,7 +370,7 @@ def test_mentions_matches_numbers_as_written_or_rounded_but_not_inside_other_num
 def test_dataset_flags_are_generated_from_the_config_with_help_text(tmp_path):
     parser = SettingsParser([D.DatasetConfig])
     flags = {a.dest: a for a in parser._actions if a.dest != "help"}
-    assert set(flags) == {"out", "seed", "size", "validation_size", "test_size", "config"}
+    assert set(flags) == {"out", "seed", "size", "validation_size", "test_size", "other_tools_share", "config"}
     assert all(a.help for a in flags.values())
     config = parse_config(D.DatasetConfig, ["--out", str(tmp_path), "--size", "50", "--test-size", "none"])
     assert config.out == tmp_path and config.size == 50 and config.test_size is None

@@ -107,6 +107,9 @@ class FinetuneConfig:
     select_by: Literal["decision", "loss"] = field(default="decision", metadata={
         "help": "lean: keep the checkpoint with the best validation balanced call/answer decision accuracy (ties: "
                 "lower loss), or simply the lowest validation loss; early stopping follows the same score."})
+    init_adapter: Path | None = field(default=None, metadata={
+        "help": "Start the LoRA weights from this PEFT adapter folder (a previous run's OUTPUT_DIR/adapter, same r and "
+                "layers) instead of fresh ones: a second stage on new data. Default: fresh weights."})
     resume: bool = field(default=False, metadata={
         "help": "Continue from the last checkpoint in OUTPUT_DIR/checkpoints (weights, optimiser, schedule, data "
                 "order), e.g. after an interrupted CPU run; the lean trainer's is OUTPUT_DIR/lean-checkpoint.pt."})

@@ -114,6 +114,7 @@ class Pools:
     unknown_topics: list[tuple[str, str, bool]]
     ambiguous: list[str]
     templates: dict[str, list[Template]]  # bank name -> the split's templates of that bank
+    other_tools: list[str] = field(default_factory=list)  # invented functions this split may ask about (names)
 
 
 @dataclass
@@ -168,6 +169,7 @@ class Draft:
     must_not_mention: list[str] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)
     entities: list[str] = field(default_factory=list)
+    functions: list[dict] | None = None  # the tools the prompt lists, when they are not a mode's (`other_tools.py`)
 
 
 def call_draft(category: str, mode: str, turn: Turn, history: list[Message] = ()) -> Draft:

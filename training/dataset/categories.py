@@ -9,6 +9,8 @@ answer                                          the answer after tool results, g
 answer_error                                    the answer after a failed or ambiguous tool result
 follow_up                                       a second turn after a whole first turn (calls and plain answers):
                                                 `follow_ups.py`
+other_tools                                     invented functions listed as an API user would: call the one that
+                                                fits, or say none does (`other_tools.py`; share set per recipe)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from training.dataset.builders import (
     pick_mode,
 )
 from training.dataset.follow_ups import follow_up
+from training.dataset.other_tools import other_tools_draft
 from training.dataset.tasks import no_tool_turn
 from training.dataset.tool_turns import (
     city_text,
@@ -278,6 +281,7 @@ CATEGORIES: dict[str, Callable[[Ctx], Draft]] = {
     "missing_info": missing_info,
     "answer": answer,
     "answer_error": answer_error,
+    "other_tools": other_tools_draft,
     "follow_up": follow_up,
 }
 TEXT_CATEGORIES = ("no_tool", "missing_info", "answer", "answer_error")  # targets that are always plain text

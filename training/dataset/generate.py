@@ -10,9 +10,10 @@ mode and target kind, samples dropped and why). A sample is
 
 The messages are exactly what the agent sends the model: the mode's system prompt with a date, the user's words,
 tool calls as `format_tool_calls` prints them, tool results as `tool_result_message` writes them. The last message is
-the target. Every sample is verified before it is written (the calls parse, validate against the mode's tools and are
-the intended ones; plain answers contain no call and mention the values of the tool results they rest on), and
-`grade_reply` applies the same checks to a model's reply, so training and evaluation share one scorer.
+the target. Every sample is verified before it is written (`verify.py`: the calls parse, validate against the
+prompt's tools and are the intended ones; plain answers contain no call and mention the values of the tool results
+they rest on), and `grade_reply` applies the same checks to a model's reply, so training and evaluation share one
+scorer. `--other-tools-share` adds samples that list invented functions instead of a mode's tools (`other_tools.py`).
 
 Splits are disjoint by phrasing template and by entity (cities, topics): the test set asks about places and topics,
 in words, that training never saw; which ones are held out is fixed (a hash of their names) for every seed.
@@ -33,15 +34,17 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from agent.format import ToolCall, ToolCallParseError, format_tool_calls, parse_tool_calls, validate_call
+from agent.format import parse_tool_calls
 from agent.messages import Message
 from agent.prompts import MODES, mode_system_prompt
 from training.config import output_root
 from training.dataset import asks as T
-from training.dataset.builders import Ctx, NoChoice, Pools, fmt, load_cities, load_qa, load_topics
+from training.dataset.builders import Ctx, NoChoice, Pools, load_cities, load_qa, load_topics
 from training.dataset.categories import CATEGORIES
+from training.dataset.other_tools import load_other_tools
 from training.dataset.tasks import GENERATED
 from training.dataset.variety import add_noise, date_pools
+from training.dataset.verify import grade_reply, mentions, mode_specs, sample_specs, verify_sample  # noqa: F401
 
 SPLITS = ("train", "validation", "test")
 # Shares of each split; no_tool + missing_info (+ the plain follow-ups) teach restraint.
@@ -63,6 +66,9 @@ class DatasetConfig:
     size: int = field(default=3000, metadata={"help": "Number of training samples."})
     validation_size: int | None = field(default=None, metadata={"help": "Validation samples (default: size / 10)."})
     test_size: int | None = field(default=None, metadata={"help": "Test samples (default: size / 3)."})
+    other_tools_share: float = field(default=0.0, metadata={
+        "help": "Share of each split for invented functions listed as an API user would (other_tools.py); the "
+                "other categories keep their proportions in the rest. 0 writes the original mix."})
 
     def split_sizes(self) -> dict[str, int]:
         validation = self.size // 10 if self.validation_size is None else self.validation_size
@@ -122,6 +128,7 @@ def split_pools() -> dict[str, Pools]:
     city_split = held_out_splits(_grouped(load_cities(), lambda c: c.name, lambda c: c.continent), "city")
     topic_split = held_out_splits(_grouped(load_topics(), lambda t: t.title, lambda t: t.kind), "wiki")
     fake_split = held_out_splits({"all": T.FAKE_PLACES}, "fake")
+    other_split = held_out_splits({"all": [f["name"] for f in load_other_tools()]}, "other_tools")
     unknown_split = held_out_splits(_grouped(T.UNKNOWN_TOPICS, lambda u: u[0], lambda u: str(u[2])), "unknown")
     ambiguous_split = held_out_splits({"all": list(T.AMBIGUOUS)}, "ambiguous")
     return {split: Pools(
@@ -132,22 +139,22 @@ def split_pools() -> dict[str, Pools]:
         unknown_topics=[u for u in T.UNKNOWN_TOPICS if unknown_split[u[0]] == split],
         ambiguous=[a for a in T.AMBIGUOUS if ambiguous_split[a] == split],
         templates={name: [t for t in bank if template_split[t.id] == split] for name, bank in banks.items()},
+        other_tools=[name for name, where in other_split.items() if where == split],
     ) for split in SPLITS}
 
 
 # ------------------------------------------------------------------------------------------------- samples
 
-@cache
-def mode_specs(mode: str) -> dict[str, dict]:
-    """{name: spec} of the tools a mode offers, in the mode's order (as `Agent.specs`)."""
-    from tools import ALL_TOOLS
-
-    return {name: ALL_TOOLS[name].spec for name in MODES[mode].tool_names}
-
-
 @lru_cache(maxsize=4096)
 def system_prompt(mode: str, today: dt.date) -> str:
     return mode_system_prompt(mode, list(mode_specs(mode).values()), today=today)
+
+
+def listed_system_prompt(functions: Sequence[dict], today: dt.date | None) -> str:
+    """Meta's prompt for functions a user lists, no persona (as the evaluation renders BFCL's cases)."""
+    from agent.prompts import system_prompt as meta_prompt
+
+    return meta_prompt(functions, persona=None, today=today)
 
 
 def make_sample(draft, split: str, today: dt.date, noise_rng: random.Random | None = None) -> dict[str, Any]:
@@ -157,11 +164,15 @@ def make_sample(draft, split: str, today: dt.date, noise_rng: random.Random | No
         names = [e.split(":", 1)[1] for e in draft.entities]  # with the cities' other spellings ("Moskva")
         keep = names + [f for c in load_cities() if c.name in names for f in c.spellings] + draft.must_mention
         body, noise = add_noise(noise_rng, body, [*keep, body[-1].content])
+    if draft.functions is None:
+        system, extra = system_prompt(draft.mode, today), {}
+    else:  # half dated, like the app's prompts; half not, like BFCL's
+        dated = noise_rng is None or noise_rng.random() < 0.5
+        system, extra = listed_system_prompt(draft.functions, today if dated else None), {"functions": draft.functions}
     return {"id": "", "category": draft.category, "split": split, "mode": draft.mode,
             "templates": list(draft.templates), "entities": list(draft.entities),
             "must_mention": list(draft.must_mention), "must_not_mention": list(draft.must_not_mention),
-            "noise": noise, "messages": [m.to_dict() for m in [Message("system", system_prompt(draft.mode, today)),
-                                                             *body]]}
+            "noise": noise, **extra, "messages": [m.to_dict() for m in [Message("system", system), *body]]}
 
 
 def to_prompt_completion(sample: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
@@ -174,128 +185,34 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-# -------------------------------------------------------------------------------------------- verification
-
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-_UNFILLED_SLOT = re.compile(r"\{[a-z_][a-z_0-9]*\}")
-
-
-def mentions(text: str, value: str) -> bool:
-    """Does the text state this value? Numbers match as written, to one decimal or rounded; words ignore case."""
-    text = text.replace("\u2212", "-")
-    if not _NUMBER.fullmatch(value):
-        return value.casefold() in text.casefold()
-    number = float(value)
-    forms = {value, fmt(number), str(round(number))}
-    before = r"(?<![\d.])" if number < 0 else r"(?<![\d.\-])"
-    return any(re.search(before + re.escape(form) + r"(?!\d|\.\d)", text) for form in forms)
-
-
-def calls_match(expected: Sequence[ToolCall], actual: Sequence[ToolCall], specs: dict[str, dict],
-                strict: bool = False) -> bool:
-    """Same calls? Strict: identical, in order. Lenient: the evaluation's scorer (`evaluation.ast_checker`, BFCL's
-    rules) with the expected calls as the possible answer: defaults may be left out or given, strings compare
-    normalised (case, spaces and punctuation ignored), order is free."""
-    if strict:
-        return list(expected) == list(actual)
-    from evaluation.ast_checker import check_calls
-    from evaluation.cases import possible_answer_of
-
-    return check_calls(list(actual), possible_answer_of(expected, list(specs.values())), specs).valid
-
-
-def grade_reply(sample: dict[str, Any], reply: str, expected_calls: Sequence[ToolCall] | None = None,
-                strict: bool = False) -> list[str]:
-    """What is wrong with `reply` as the answer to this sample's prompt ([] = correct). Used to verify the targets
-    (strict) and to score a model's replies (lenient: defaults filled in, case and call order ignored)."""
-    from agent.format import classify_opening
-
-    specs = mode_specs(sample["mode"])
-    if expected_calls is None:
-        expected_calls = parse_tool_calls(sample["messages"][-1]["content"])
-    try:
-        calls = parse_tool_calls(reply)
-    except ToolCallParseError as exc:
-        return [f"malformed tool call: {exc.reason}"]
-    if expected_calls:
-        if not calls:
-            return ["answered in plain text where a tool call was expected"]
-        problems = [error.message for call in calls for error in validate_call(call, specs)]
-        if not calls_match(expected_calls, calls, specs, strict):
-            problems.append(f"calls {format_tool_calls(calls)} differ from the expected "
-                            f"{format_tool_calls(expected_calls)}")
-        if strict and reply != format_tool_calls(expected_calls):
-            problems.append("target is not in the canonical call format")
-        return problems
-    if calls:
-        return [f"called {format_tool_calls(calls)} where a plain-text answer was expected"]
-    if not reply.strip():
-        return ["empty answer"]
-    problems = []
-    if classify_opening(reply) != "prose":
-        problems.append("opens like a tool call: the agent would not stream it as an answer")
-    problems += [f"does not mention {value!r}" for value in sample.get("must_mention", [])
-                 if not mentions(reply, value)]
-    problems += [f"mentions {value!r}, which no tool result supports"
-                 for value in sample.get("must_not_mention", []) if value in reply]
-    return problems
-
-
-def verify_sample(sample: dict[str, Any], expected_calls: Sequence[ToolCall]) -> list[str]:
-    """APIGen-style checks of a generated sample: format, then execution-consistency, then the target itself."""
-    messages = sample["messages"]
-    problems = []
-    if messages[0]["role"] != "system" or messages[-1]["role"] != "assistant" or len(messages) < 3:
-        problems.append("a sample runs system, user ..., assistant target")
-    if messages[-2]["role"] not in ("user", "ipython"):
-        problems.append("the target must answer a user message or tool results")
-    for index, message in enumerate(messages):
-        Message.from_dict(message)  # a bad role raises here: that is a generator bug, not a sample to drop
-        if not message["content"].strip():
-            problems.append(f"message {index} is empty")
-        if message["role"] in ("user", "assistant") and _UNFILLED_SLOT.search(message["content"]):
-            problems.append(f"message {index} has an unfilled template slot")
-        if message["role"] == "ipython" and not isinstance(json.loads(message["content"]), dict):
-            problems.append(f"message {index}: a tool result is a JSON object")
-    for index, message in enumerate(messages[1:-1], 1):  # the history must be one the agent could have recorded
-        if message["role"] != "assistant":
-            continue
-        results = 0
-        while index + 1 + results < len(messages) and messages[index + 1 + results]["role"] == "ipython":
-            results += 1
-        if results:  # a call the agent ran: valid, one result per call
-            try:
-                history_calls = parse_tool_calls(message["content"])
-            except ToolCallParseError:
-                history_calls = []
-            if not history_calls or any(validate_call(c, mode_specs(sample["mode"])) for c in history_calls):
-                problems.append(f"message {index} holds an invalid call")
-            elif results != len(history_calls):
-                problems.append(f"message {index}: {len(history_calls)} calls but {results} results")
-        elif grade_reply({**sample, "must_mention": [], "must_not_mention": []}, message["content"], []):
-            problems.append(f"message {index}: an earlier answer that is not plain prose")
-    return problems + grade_reply(sample, messages[-1]["content"], expected_calls, strict=True)
-
-
 # ------------------------------------------------------------------------------------------------ building
 
-def category_counts(total: int) -> dict[str, int]:
+def category_shares(other_tools_share: float = 0.0) -> dict[str, float]:
+    """The categories' shares of a split: `CATEGORY_SHARES`, scaled down to make room for `other_tools`."""
+    if not 0.0 <= other_tools_share < 1.0:
+        raise ValueError(f"--other-tools-share must be in [0, 1), not {other_tools_share}")
+    shares = {name: share * (1.0 - other_tools_share) for name, share in CATEGORY_SHARES.items()}
+    return shares | ({"other_tools": other_tools_share} if other_tools_share else {})
+
+
+def category_counts(total: int, other_tools_share: float = 0.0) -> dict[str, int]:
     """Samples per category for a split of `total`: the shares, rounded by largest remainder to sum to `total`."""
-    counts = {name: int(total * share) for name, share in CATEGORY_SHARES.items()}
-    by_remainder = sorted(CATEGORY_SHARES, key=lambda n: -(total * CATEGORY_SHARES[n] % 1))
+    shares = category_shares(other_tools_share)
+    counts = {name: int(total * share) for name, share in shares.items()}
+    by_remainder = sorted(shares, key=lambda n: -(total * shares[n] % 1))
     for name in by_remainder[: total - sum(counts.values())]:
         counts[name] += 1
     return counts
 
 
-def build_split(split: str, size: int, seed: int) -> tuple[list[dict], dict[str, Any]]:
+def build_split(split: str, size: int, seed: int, other_tools_share: float = 0.0) -> tuple[list[dict], dict[str, Any]]:
     """Generate, verify and deduplicate one split; returns (samples, its stats)."""
     pools = split_pools()[split]
     dates = date_pools(seed, SPLITS)[split]
     samples, seen = [], set()
     dropped: Counter = Counter()
     shortfall = {}
-    for category, count in category_counts(size).items():
+    for category, count in category_counts(size, other_tools_share).items():
         rng = random.Random(f"{seed}/{split}/{category}")
         noise_rng = random.Random(f"{seed}/{split}/{category}/noise")
         kept, attempts = 0, 0
@@ -312,7 +229,8 @@ def build_split(split: str, size: int, seed: int) -> tuple[list[dict], dict[str,
             if problems:
                 dropped[f"{category}: {problems[0]}"] += 1
                 continue
-            key = json.dumps([sample["mode"], sample["messages"][1:]], ensure_ascii=False)
+            listed = [f["name"] for f in sample.get("functions") or []]
+            key = json.dumps([sample["mode"], listed, sample["messages"][1:]], ensure_ascii=False)
             if key in seen:
                 dropped[f"{category}: duplicate"] += 1
                 continue
@@ -336,7 +254,10 @@ def split_stats(samples: list[dict], dropped: Counter, shortfall: dict[str, int]
 
     text_targets = sum(not parse_tool_calls(s["messages"][-1]["content"]) for s in samples)
     def restraint_share(group: list[dict]) -> float:
-        return round(sum(s["category"] in ("no_tool", "missing_info") for s in group) / max(1, len(group)), 3)
+        held_back = [s["category"] in ("no_tool", "missing_info")
+                     or (s["category"] == "other_tools" and not parse_tool_calls(s["messages"][-1]["content"]))
+                     for s in group]
+        return round(sum(held_back) / max(1, len(group)), 3)
 
     return {
         "samples": len(samples),
@@ -349,7 +270,8 @@ def split_stats(samples: list[dict], dropped: Counter, shortfall: dict[str, int]
         "distinct_system_prompts": len({s["messages"][0]["content"] for s in samples}),
         "noisy_samples": sum(bool(s["noise"]) for s in samples),
         "noise_kinds": count_all(lambda s: s["noise"]),
-        "dates": sorted({re.search(r"Today Date: (.+)", s["messages"][0]["content"]).group(1) for s in samples},
+        "dates": sorted({m.group(1) for s in samples
+                         if (m := re.search(r"Today Date: (.+)", s["messages"][0]["content"]))},
                         key=lambda d: dt.datetime.strptime(d, "%d %B %Y")),
         "template_groups": count(lambda s: s["templates"][0].rsplit(".", 1)[0] if s["templates"] else "none"),
         "distinct_templates": len({t for s in samples for t in s["templates"]}),
@@ -362,7 +284,7 @@ def split_stats(samples: list[dict], dropped: Counter, shortfall: dict[str, int]
 def build(config: DatasetConfig) -> tuple[dict[str, list[dict]], dict[str, Any]]:
     splits, stats = {}, {"seed": config.seed, "sizes": config.split_sizes(), "splits": {}}
     for split, size in config.split_sizes().items():
-        splits[split], stats["splits"][split] = build_split(split, size, config.seed)
+        splits[split], stats["splits"][split] = build_split(split, size, config.seed, config.other_tools_share)
     return splits, stats
 
 

@@ -1,6 +1,9 @@
-"""The base model with fresh LoRA weights, for both trainers: unsloth on a CUDA GPU, else transformers + PEFT."""
+"""The base model with fresh LoRA weights (or a saved adapter's, `--init-adapter`), for both trainers: unsloth on a
+CUDA GPU, else transformers + PEFT."""
 
 from __future__ import annotations
+
+import sys
 
 from training.config import FinetuneConfig
 from training.shared.base_model import BaseModel, base_model_folder, load_causal_lm, load_tokenizer
@@ -44,7 +47,37 @@ def load_model_for_training(config: FinetuneConfig, base: BaseModel, backend: st
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=targets, bias="none", task_type="CAUSAL_LM",
                       layers_to_transform=last_layers(model.config, config.lora_last_layers))
-    return get_peft_model(model, lora), tokenizer
+    model = get_peft_model(model, lora)
+    if config.init_adapter:
+        load_adapter_weights(model, config.init_adapter)
+    return model, tokenizer
+
+
+def load_adapter_weights(model, folder) -> None:
+    """Copy a saved PEFT adapter's LoRA weights into `model` (fresh LoRA of the same shape); every tensor must fit."""
+    from pathlib import Path
+
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    path = Path(folder) / "adapter_model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"--init-adapter: no adapter_model.safetensors in {folder} "
+                                "(a run's OUTPUT_DIR/adapter)")
+    weights = load_file(str(path))
+    wanted = {name for name, p in model.named_parameters() if "lora_" in name}
+    try:
+        result = set_peft_model_state_dict(model, weights)
+    except RuntimeError as exc:  # a tensor of another shape (another rank, another model)
+        raise ValueError(f"--init-adapter {folder} does not fit this LoRA (r, layers, modules): "
+                         f"{str(exc).splitlines()[-1].strip()}") from None
+    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    missing = [k for k in (getattr(result, "missing_keys", []) or []) if "lora_" in k]
+    if unexpected or missing or not wanted:
+        raise ValueError(f"--init-adapter {folder} does not fit this LoRA (r, layers, modules): "
+                         f"{len(unexpected)} unexpected and {len(missing)} missing tensors, e.g. "
+                         f"{(unexpected or missing)[:2]}")
+    print(f"LoRA weights initialised from {folder} ({len(weights)} tensors)", file=sys.stderr)
 
 
 def linear_module_names(model) -> list[str]:
