@@ -293,9 +293,21 @@ def states_temperature(answer: str, temperatures: set[float]) -> bool:
 
 
 def grounding_note(answer: str, successes: Sequence[tuple[ToolCall, dict[str, Any]]]) -> str:
-    """The tool's data in one line, for an answer that does not state any temperature a weather call returned
-    (a small model may answer "I have no live data" right under the data); "" when the answer states one."""
+    """The tool's data in one line, for an answer that does not state any temperature a weather call returned, or
+    nothing of an article a search returned (a small model may answer "I have no live data" or "I couldn't find an
+    article" right under the data); "" when the answer states them."""
     weather = [(call, result) for call, result in successes if temperatures_in(result)]
-    if not weather or states_temperature(answer, set().union(*(temperatures_in(r) for _, r in weather))):
-        return ""
-    return " ".join(dict.fromkeys(summary_of(call, result) for call, result in weather))
+    unstated = [] if not weather or states_temperature(
+        answer, set().union(*(temperatures_in(r) for _, r in weather))) else weather
+    unstated += [(call, result) for call, result in successes
+                 if isinstance(result.get("summary"), str) and not states_article(answer, result)]
+    return " ".join(dict.fromkeys(summary_of(call, result) for call, result in unstated))
+
+
+def states_article(answer: str, result: dict[str, Any], enough: int = 2) -> bool:
+    """Does the answer say something of the article: at least `enough` of its summary's longer words (5 letters or
+    more) that are not in its title? ("Ada Lovelace was a mathematician who worked on Babbage's engine": yes; "I
+    couldn't find an article about Ada Lovelace": no.)"""
+    title = _words(str(result.get("title", "")))
+    content = {w for w in _words(result.get("summary", "")) if len(w) >= 5} - title
+    return len(content) < enough or len(content & _words(answer)) >= enough

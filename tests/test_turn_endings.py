@@ -227,3 +227,21 @@ def test_an_answer_that_leaves_out_the_tools_temperature_gets_the_data_added(too
     llm = forbidding(prose="I don't have live weather data for Oslo right now.")
     _, final = run(weather_agent(llm, ground_answers=False), "What's the weather in Oslo?")
     assert final.ending == "answer" and "-3.2" not in final.text
+
+
+ADA = '[search_wikipedia(query="Ada Lovelace")]'
+
+
+def test_an_answer_that_denies_a_found_article_gets_the_article_added(tool_env):
+    # The committed adapter, in the app, answered a successful search with "I couldn't find a Wikipedia article".
+    denial = "I couldn't find a Wikipedia article about Ada Lovelace."
+    llm = forbidding(prose=denial, calls=ADA)
+    _, final = run(weather_agent(llm, mode="wiki"), "Tell me about Ada Lovelace.")
+    assert final.ending == "grounded" and final.text.startswith(denial)
+    assert "Analytical Engine" in final.text and "Babbage" in final.text  # the fake Wikipedia's summary
+    told = "Ada Lovelace was an English mathematician who worked on Babbage's Analytical Engine."
+    _, final = run(weather_agent(forbidding(prose=told, calls=ADA), mode="wiki"), "Tell me about Ada Lovelace.")
+    assert final.ending == "answer" and final.text == told
+    _, final = run(weather_agent(forbidding(prose=denial, calls=ADA), mode="wiki", ground_answers=False),
+                   "Tell me about Ada Lovelace.")
+    assert final.ending == "answer" and final.text == denial

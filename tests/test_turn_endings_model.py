@@ -56,3 +56,18 @@ def test_with_the_server_down_the_answer_says_the_service_failed(tuned_llm, tool
     assert runs and not any(e.ok for e in runs)
     assert "could not reach the weather service" in final.text.lower() and no_budget_talk(final.text), final.text
     assert final.without_live_data
+
+
+def test_a_found_article_reaches_the_answer(tuned_llm, tool_env):
+    # The adapter answers this successful search with "I couldn't find a Wikipedia article about Ada Lovelace"; the
+    # agent shows the article under such an answer, so the user reads what Wikipedia returned either way.
+    from agent.endings import states_article
+    from tools import get_tools
+
+    agent = Agent(tuned_llm, get_tools(), mode="wiki", today=dt.date(2026, 11, 21), settings=AgentSettings(
+        generation=GenerationParams(max_tokens=96, temperature=0.0, seed=0)))
+    events = list(agent.run("Tell me about Ada Lovelace."))
+    runs, final = [e for e in events if isinstance(e, ToolCallFinished)], events[-1]
+    assert runs and runs[0].ok and runs[0].result["title"] == "Ada Lovelace", runs
+    assert states_article(final.text, runs[0].result) and "Babbage" in final.text, final.text
+    assert final.ending in ("answer", "grounded") and not final.without_live_data
