@@ -299,12 +299,15 @@ def grounding_note(answer: str, successes: Sequence[tuple[ToolCall, dict[str, An
     weather = [(call, result) for call, result in successes if temperatures_in(result)]
     unstated = [] if not weather or states_temperature(
         answer, set().union(*(temperatures_in(r) for _, r in weather))) else weather
-    unstated += [(call, result) for call, result in successes
-                 if isinstance(result.get("summary"), str) and not states_article(answer, result)]
-    return " ".join(dict.fromkeys(summary_of(call, result) for call, result in unstated))
+    notes = [summary_of(call, result) for call, result in unstated]
+    # An article is pointed to, not repeated: its text is the page's, shown once, in the tool's own message.
+    notes += [texts()["answers"]["article_found"].format(title=result.get("title", ""), url=result.get("url", ""))
+              for _, result in successes
+              if isinstance(result.get("summary"), str) and not states_article(answer, result)]
+    return " ".join(dict.fromkeys(notes))
 
 
-def states_article(answer: str, result: dict[str, Any], enough: int = 2) -> bool:
+def states_article(answer: str, result: dict[str, Any], enough: int = 1) -> bool:
     """Does the answer say something of the article: at least `enough` of its summary's longer words (5 letters or
     more) that are not in its title? ("Ada Lovelace was a mathematician who worked on Babbage's engine": yes; "I
     couldn't find an article about Ada Lovelace": no.)"""

@@ -238,7 +238,8 @@ def test_an_answer_that_denies_a_found_article_gets_the_article_added(tool_env):
     llm = forbidding(prose=denial, calls=ADA)
     _, final = run(weather_agent(llm, mode="wiki"), "Tell me about Ada Lovelace.")
     assert final.ending == "grounded" and final.text.startswith(denial)
-    assert "Analytical Engine" in final.text and "Babbage" in final.text  # the fake Wikipedia's summary
+    assert '"Ada Lovelace"' in final.text and "wikipedia.org/wiki/Ada_Lovelace" in final.text
+    assert "Babbage" not in final.text  # pointed to, not repeated: the page's text stays in the tool's message
     told = "Ada Lovelace was an English mathematician who worked on Babbage's Analytical Engine."
     _, final = run(weather_agent(forbidding(prose=told, calls=ADA), mode="wiki"), "Tell me about Ada Lovelace.")
     assert final.ending == "answer" and final.text == told
