@@ -297,9 +297,9 @@ def grounding_note(answer: str, successes: Sequence[tuple[ToolCall, dict[str, An
     nothing of an article a search returned (a small model may answer "I have no live data" or "I couldn't find an
     article" right under the data); "" when the answer states them."""
     weather = [(call, result) for call, result in successes if temperatures_in(result)]
-    unstated = [] if not weather or states_temperature(
-        answer, set().union(*(temperatures_in(r) for _, r in weather))) else weather
-    notes = [summary_of(call, result) for call, result in unstated]
+    notes = []
+    if weather and not states_temperature(answer, set().union(*(temperatures_in(r) for _, r in weather))):
+        notes = [summary_of(call, result) for call, result in weather]
     # An article is pointed to, not repeated: its text is the page's, shown once, in the tool's own message.
     notes += [texts()["answers"]["article_found"].format(title=result.get("title", ""), url=result.get("url", ""))
               for _, result in successes
