@@ -2,8 +2,9 @@
 
 - After tool failures, the answer says plainly what failed ("I could not reach the weather service ...", "I don't
   know a place called ...") instead of leaving it to a 135M model that may invent a forecast.
-- A call whose required place or search query never appears in the conversation is not run: the agent asks one short
-  question; so is a call whose place the call grammar forced on the model (agent/places.py).
+- A call that fills a required value (a place, a search query, a name, a number) with something nobody said in the
+  conversation is not run: the agent asks one short question; so is a call whose place the call grammar forced on the
+  model (agent/places.py).
 - When a backend ignores the ban on calls in a turn's last LLM call, the answer is composed from the results.
 - Tool eagerness (the UI slider and `--tool-eagerness`) maps to the decoder's call threshold.
 
@@ -31,9 +32,16 @@ from agent.prompts import PROMPTS_DIR
 # Parameters whose value only the user can supply (a place): a call must not invent them (and the call grammar
 # copies them from the user's words, agent/places.py).
 USER_SUPPLIED = ("location", "city", "place")
-# Parameters whose value must come from the conversation: the places, and what to look up (a search query). A call
-# that fills one with words nobody said ("Find me an article" -> query="Ada Lovelace") is not run: the agent asks.
-MUST_BE_SAID = (*USER_SUPPLIED, "query")
+# Number words a user may write instead of digits ("a radius of five"); the value 0.05 also counts for "5%".
+_NUMBER_WORDS = {word: float(value) for value, words in enumerate([
+    "zero none", "one single once", "two both double twice pair couple", "three triple thrice", "four quadruple",
+    "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve dozen", "thirteen", "fourteen", "fifteen",
+    "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]) for word in words.split()}
+_NUMBER_WORDS |= {"thirty": 30.0, "forty": 40.0, "fifty": 50.0, "hundred": 100.0, "thousand": 1000.0,
+                  "million": 1e6, "billion": 1e9, "half": 0.5, "quarter": 0.25, "quarterly": 4.0, "week": 7.0,
+                  "decade": 10.0, "century": 100.0}
+# A number followed by one of these is also said at that scale: "213 million", "$1.2M", "5k".
+_SCALES = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
 
 _UNKNOWN_PLACE = re.compile(r'No place called "(?P<place>.+?)" was found')
 _NO_ARTICLE = re.compile(r'No Wikipedia article matches "(?P<query>.+?)"')
@@ -75,11 +83,23 @@ def eagerness_from_threshold(threshold: float | None) -> float | None:
 
 # ---------------------------------------------------------------------------------------- asking for missing values
 
-def _words(text: str) -> set[str]:
-    """Lower-case words without accents: "São Paulo" and "sao paulo" match."""
+def _word_list(text: str) -> list[str]:
+    """Lower-case words without accents, in order: "São Paulo" and "sao paulo" match."""
     plain = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(c for c in plain if not unicodedata.combining(c))
-    return set(re.findall(r"\w+", plain))
+    return re.findall(r"\w+", plain)
+
+
+def _words(text: str) -> set[str]:
+    return set(_word_list(text))
+
+
+def _initials(words: Sequence[str]) -> set[str]:
+    """Short forms of two or three words in a row: initials ("la" for "Los Angeles", "nyc" for "New York City") and
+    codes that start with two letters of the first word ("usd" for "US dollars", "jpy" for "Japanese yen")."""
+    runs = [words[i:i + n] for n in (2, 3) for i in range(len(words) - n + 1)]
+    return ({"".join(w[0] for w in run) for run in runs}
+            | {first[:2] + second[0] for first, second in zip(words, words[1:], strict=False) if len(first) >= 2})
 
 
 def spelled_alike(word: str, said: set[str]) -> bool:
@@ -93,44 +113,76 @@ def spelled_alike(word: str, said: set[str]) -> bool:
         and difflib.SequenceMatcher(None, word, other).ratio() >= 0.75)) for other in said)
 
 
+def _said(conversation: Iterable[Message]) -> list[str]:
+    """What the user and the tools said (the assistant's own words do not count)."""
+    return [message.content for message in conversation if message.role in ("user", "ipython")]
+
+
+def number_given(value: float, conversation: Iterable[Message]) -> bool:
+    """Was the number said: in digits ("1,500", "-3.5", "213 million", "$1.2M"), as a word ("five", "a dozen"), or as a
+    percentage (0.05 for "5%", 5 for "0.05")? Zero always counts ("from rest" is 0)."""
+    said: set[float] = set()
+    for text in _said(conversation):
+        for number, unit in re.findall(r"(\d+(?:\.\d+)?(?:e-?\d+)?)\s*([a-z]*)", text.replace(",", "").casefold()):
+            said |= {float(number), float(number) * _SCALES.get(unit, 1.0)}
+        said |= {_NUMBER_WORDS[w] for w in _words(text) if w in _NUMBER_WORDS}
+    target = abs(float(value))
+    return target == 0 or any(math.isclose(target, n) or math.isclose(target * 100, n) or math.isclose(target, n * 100)
+                              for n in said)
+
+
 def value_given(value: Any, conversation: Iterable[Message]) -> bool:
-    """Does a call's argument appear in what the user (or a tool result) said? Words of three letters or more count,
-    spelling variants too; one is enough ("Paris, France" for a user who wrote "Paris")."""
+    """Does a call's argument appear in what the user (or a tool result) said? Text: words of three letters or more
+    count, spelling variants too, and one is enough ("Paris, France" for a user who wrote "Paris"). Numbers: see
+    `number_given`. Anything else (true/false, lists, objects) is not checked."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return number_given(value, conversation)
     if not isinstance(value, str):
         return True
     wanted = {w for w in _words(value) if len(w) >= 3 or w.isdigit()} or _words(value)
     if not wanted:
         return False
     said: set[str] = set()
-    for message in conversation:
-        if message.role in ("user", "ipython"):
-            said |= _words(message.content)
-    return any(spelled_alike(word, said) for word in wanted)
+    for text in _said(conversation):
+        words = _word_list(text)
+        said |= {*words, *_initials(words)}
+    codes = {code.casefold() for code in re.findall(r"\b[A-Z]{3}\b", value)}  # "EUR" for "euros"
+    return (any(spelled_alike(word, said) for word in wanted)
+            or any(other.startswith(code) for code in codes for other in said))
+
+
+def must_be_said(spec: Mapping[str, Any]) -> list[str]:
+    """The parameters of a function whose value must come from the conversation: the required ones that offer no
+    fixed choices (`enum`) and no default. Places and search queries of the app's tools are such; so is any name or
+    number a user's question must supply ("the area of a triangle" with only `bmi(weight, height)` listed)."""
+    params = spec.get("parameters") or {}
+    properties = params.get("properties") or {}
+    return [name for name in params.get("required") or []
+            if not {"enum", "default"} & set(properties.get(name) or {})]
 
 
 def missing_value(calls: Sequence[ToolCall], specs: dict[str, dict], conversation: Sequence[Message],
                   forced: Sequence[Collection[str]] = ()) -> str | None:
-    """The first parameter that must be said (`MUST_BE_SAID`: a place, a query) that a call fills with a value nobody
-    said, else None.
+    """The first parameter that must be said (`must_be_said`: a place, a query, a name, a number) that a call fills
+    with a value nobody said, else None.
 
     `forced[i]`: the parameters of call i whose value the call grammar forced on a model that wanted another
     (`agent.places.forced_places`): the user's words, but not the place the model meant, so nobody named it either.
     """
     for index, call in enumerate(calls):
         spec = specs.get(call.name) or {}
-        required = (spec.get("parameters") or {}).get("required") or []
         guessed = forced[index] if index < len(forced) else ()
-        for parameter in MUST_BE_SAID:
-            if parameter in required and (parameter in guessed
-                                          or not value_given(call.arguments.get(parameter), conversation)):
+        for parameter in must_be_said(spec):
+            if parameter in guessed or (parameter in call.arguments
+                                        and not value_given(call.arguments[parameter], conversation)):
                 return parameter
     return None
 
 
 def grounded_calls(calls: Sequence[ToolCall], specs: dict[str, dict], conversation: Sequence[Message],
                    forced: Sequence[Collection[str]] = ()) -> list[ToolCall]:
-    """The calls whose values that must be said (places, queries) were all said: a reply that asks for Oslo and for a
-    city nobody named runs Oslo's call only."""
+    """The calls whose values that must be said (places, queries, names, numbers) were all said: a reply that asks
+    for Oslo and for a city nobody named runs Oslo's call only."""
     return [call for index, call in enumerate(calls)
             if missing_value([call], specs, conversation, forced[index:index + 1]) is None]
 

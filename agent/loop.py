@@ -260,8 +260,8 @@ class Agent:
                     answer, turn.asked, turn.ending = question_for(parameter), True, "asked"
                     yield Token(answer)
                     break
-                if len(kept) < len(calls):  # run what the user asked for; drop calls about places nobody named
-                    yield Notice(f"Not run: {len(calls) - len(kept)} call(s) about a place you did not name.")
+                if len(kept) < len(calls):  # run what the user asked for; drop calls with values nobody gave
+                    yield Notice(f"Not run: {len(calls) - len(kept)} call(s) with a place or value you did not give.")
                     calls, reply = kept, "[" + ", ".join(call.to_python() for call in kept) + "]"
             new_messages.append(Message("assistant", reply))
             turn.reply_failures = []

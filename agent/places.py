@@ -33,6 +33,23 @@ MAX_CHOICES = 256
 MAX_SPAN_WORDS = 4
 MAX_SPAN_CHARS = 100
 RECENT_USER_MESSAGES = 3
+# Words that never end a place name, in the languages the dataset's users write (English, French, Spanish, German,
+# Italian, Portuguese): prepositions, pronouns, question words, verbs of asking, time and weather words. A model that
+# wanted a place nobody named would otherwise be offered "Is the", "In" or "Il Fait Combien" (measured: "Is the sun
+# out in Edinburgh right now" -> location="Is the"). Articles and "de"-words may start one ("La Paz", "The Hague",
+# "Des Moines", "Da Nang"; not "The Weather In ..."), the others may not.
+_MAY_START = frozenset("the la le les los las el de des du del da das dos der die den al l".split())
+_NOT_PLACE = _MAY_START | frozenset("""
+    in at on of for to from by with about near into is are was be will would could can do does did it its it's i me
+    my you your we what what's whats how how's when where which who why there here this that these and or but so if
+    any some please right now today tonight tomorrow week weekend next coming currently outside hey hi ok okay also
+    tell give show check like weather temperature temp forecast rain raining snow snowing showers sunny windy degrees
+    celsius fahrenheit umbrella jacket
+    il elle fait quel quelle combien est en au aux et ou ce moment maintenant aujourd'hui demain temps météo pleut va
+    qué que cómo cuál hace hoy mañana tiempo clima hay está esta es y por para ahora llover lloverá
+    im am an ist was wird es heute morgen wetter regnet gibt und oder jetzt bei für zu nach wie
+    che tempo oggi domani piove em no na hoje amanhã vai chover
+""".split())
 # A word: letters and digits (accents kept), with `'`, `’`, `-` and `.` inside it ("What's", "Saint-Denis", "U.S").
 _WORD = re.compile(r"[^\W_]+(?:[-'’._]+[^\W_]+)*")
 _JOIN = re.compile(r"[ \t]*[,.]?[ \t]*")  # between two words of one span: spaces, one comma or full stop
@@ -40,14 +57,18 @@ _JOIN = re.compile(r"[ \t]*[,.]?[ \t]*")  # between two words of one span: space
 
 def _spans(text: str) -> list[str]:
     """The spans of 1 to MAX_SPAN_WORDS consecutive words of `text`, as written, shortest first, each starting at a word
-    that may begin a place name (`_starts_place`)."""
+    that may begin a place name (`_starts_place`), neither starting nor ending with a word no place starts or ends
+    with (`_NOT_PLACE`)."""
     words = list(_WORD.finditer(text))
     in_lower_case = not any(w.group()[0].isupper() for w in words[1:])
     spans: list[str] = []
     for size in range(1, MAX_SPAN_WORDS + 1):
         for i in range(len(words) - size + 1):
             run = words[i:i + size]
-            if not _starts_place(run[0].group(), in_lower_case):
+            first, last = run[0].group().casefold(), run[-1].group().casefold()
+            second = run[1].group().casefold() if size > 1 else ""
+            if not _starts_place(run[0].group(), in_lower_case) or last in _NOT_PLACE or (
+                    first in _NOT_PLACE and (first not in _MAY_START or second in _NOT_PLACE)):
                 continue
             if all(_JOIN.fullmatch(text[a.end():b.start()]) for a, b in zip(run, run[1:], strict=False)):
                 span = text[run[0].start():run[-1].end()]

@@ -6,9 +6,9 @@ Run (one model process at a time; records are kept under --work-dir and reused, 
 
 Stages, per model: `records` (P(call) and the free and grammar replies, once per prompt: the validation split, the
 generated test split, BFCL simple / multiple / irrelevance), the threshold fit on the validation split (stored in the
-catalogue with --write-catalogue), `turns` (whole weather-mode turns against the local fake server, up and down), and
-the `page` (docs/results.md with the relevance-vs-restraint chart). `--stages` picks some; the page is made from
-whatever records exist.
+catalogue with --write-catalogue), `turns` (whole weather- and Wikipedia-mode turns against the local fake servers,
+up and down), and the `page` (docs/results.md with the relevance-vs-restraint chart). `--stages` picks some; the page
+is made from whatever records exist.
 """
 
 from __future__ import annotations
@@ -273,12 +273,13 @@ def turns_section(model: str, args) -> list[str]:
                 continue
             m = tv.turn_metrics(chosen)
             rows.append([variant, server, m["n"], ci(m["ended_in_answer"]), ci(m["faithful_after_success"]),
-                         ci(m["faithful_after_failure"]), ci(m["invented_without_call"]), ci(m["asked_on_missing"]),
-                         ci(m["asked_wrongly"]), ci(m["truncated"]),
-                         ", ".join(f"{k} {v}" for k, v in m["endings"].items())])
+                         ci(m["wiki_called"]), ci(m["states_article"]), ci(m["faithful_after_failure"]),
+                         ci(m["invented_without_call"]), ci(m["asked_on_missing"]), ci(m["asked_wrongly"]),
+                         ci(m["truncated"]), ", ".join(f"{k} {v}" for k, v in m["endings"].items())])
     headers = ["Pieces", "Server", "Turns", "Ends in an answer", "States the tool's temperature (after success)",
-               "Says it failed (after failure)", "Invented report (no call)", "Asks (no city named)",
-               "Asks wrongly (city named)", "Cut at limit", "Endings"]
+               "Searches (Wikipedia question)", "States the article (after success)", "Says it failed (after failure)",
+               "Invented report (no call)", "Asks (no city named)", "Asks wrongly (city named)", "Cut at limit",
+               "Endings"]
     return [f"#### {model}: whole turns ({data['wall_s']:.0f} s)", "", markdown_table(headers, rows), ""]
 
 
@@ -322,7 +323,7 @@ def render_page(args, fits: dict[str, dict], command: str, wall_s: float) -> str
     lines += ["## Asking instead of guessing (weather and Wikipedia calls on the generated test split)", ""]
     for model in args.models:
         lines += ask_section(model, fits.get(model), args)
-    lines += ["", "## Whole turns (weather mode, local fake Open-Meteo server up and down)", "",
+    lines += ["", "## Whole turns (weather and Wikipedia modes, local fake servers up and down)", "",
               "*on*: every piece (grammar, fitted threshold, no call in a turn's last LLM call, failures said by the "
               "agent, asking, repetition guard); *off*: none (the old loop). *Asks*: the turn ends by asking which "
               "place, in the agent's question or the model's own (a question with which/what/where or "
@@ -344,30 +345,11 @@ def render_page(args, fits: dict[str, dict], command: str, wall_s: float) -> str
             lines.append(f"- {model}: balanced decision accuracy on the generated test split with decoding alone "
                          f"(threshold + grammar + ask): {ci(m['decision'])}, which {met} the 0.85 target; format "
                          f"validity {ci(m['format_valid'])}.")
-    lines += ["", METHOD]
+    lines += ["", METHOD_FILE.read_text(encoding="utf-8").rstrip("\n")]
     return "\n".join(lines)
 
 
-METHOD = """## How these numbers are made
-
-- **Records** (`evaluation/decisions.py`): each prompt runs once, greedy, with no threshold and the tools' GBNF grammar
-  on: the backend reports P(call), the probability mass of tokens that open a call at the first generated position,
-  and the reply is kept until it reads as prose (or to the end of its call). For a prose reply with P(call) >= 0.1
-  the call a lower threshold would force is generated as well (prompt cached). The decoder makes a reply a call when
-  P(call) >= t and prose below, so thresholds are applied offline from these records (a prompt whose P(call) is
-  under 0.1 has no forced call recorded, so a threshold under 0.1 counts it as prose).
-- A model name ending in `+icl` is that catalogue model with the few-shot examples of `--icl` at the end of every
-  system prompt (prompts/icl_examples.jsonl): the prompting baseline.
-- Generated-split prompts keep their own messages, but their system prompts all carry one date (the split dates its
-  samples at random, which would defeat the KV cache; the call decision does not depend on the date).
-- **Balanced decision accuracy**: the mean of relevance (a call where one is wanted) and restraint (none where none is
-  wanted); the threshold that maximises it on the validation split is stored with the model in the catalogue
-  (`call_threshold`), and is what the agent uses unless the user sets a tool eagerness.
-- **Function name / arguments**: BFCL's AST rules (`evaluation/ast_checker.py`) over the cases that want a call.
-  **Format valid**: the reply is prose or calls that parse.
-- **Whole turns** (`evaluation/turns.py`): weather questions of the generated test split with the city swapped for
-  one the fake server knows, and its no-city questions, in weather mode; 128 new tokens per LLM call, the agent's
-  default budget of 2 LLM calls; the server up, then down (nothing listening)."""
+METHOD_FILE = Path(__file__).with_name("decoding_method.md")  # the page's "How these numbers are made"
 
 
 def main(args: argparse.Namespace, command: str = "", load_model=None) -> Path:

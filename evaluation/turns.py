@@ -1,14 +1,17 @@
-"""Whole agent turns in weather mode against the local fake Open-Meteo server: does every turn end in an answer, and
+"""Whole agent turns against the local fake Open-Meteo and Wikipedia servers: does every turn end in an answer, and
 is the answer faithful to the tool?
 
 Prompts are the generated test split's weather questions (current and forecast) with their city swapped for one the
-fake server knows (Oslo, Paris, London, ...), so a call can succeed; plus its missing-information questions (no city
-named). Each runs as a full turn (`agent.loop.Agent`) twice: with the server up, and with it down (nothing listening).
+fake server knows (Oslo, Paris, London, ...), so a call can succeed; its missing-information questions (no city
+named); and its Wikipedia questions with their topic swapped for an article the fake server holds (Ada Lovelace, the
+Eiffel Tower, ...), asked in Wikipedia mode. Each runs as a full turn (`agent.loop.Agent`) twice: with the servers up,
+and with them down (nothing listening).
 
 - ends in an answer: the turn ended in the model's answer, a plain failure sentence, an answer composed from the tool
   results, or a question for a missing place; not in a spent budget or an error;
-- faithful: after a successful weather call the answer states one of the tool's temperatures; after the calls failed
-  it says so; an answer without any call that reads like a weather report (a temperature) counts as invented.
+- faithful: after a successful weather call the answer states one of the tool's temperatures; after a successful
+  search it says something of the article's summary (`agent.endings.states_article`); after the calls failed it says
+  so; an answer without any call that reads like a weather report (a temperature) counts as invented.
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from agent.backends.base import LLM, GenerationParams
-from agent.endings import states_temperature, temperatures_in
+from agent.endings import states_article, states_temperature, temperatures_in
 from agent.events import FinalAnswer, ToolCallFinished
 from agent.loop import Agent, AgentSettings
 from evaluation.cases import read_jsonl
 
 ANSWERED = ("answer", "grounded", "failure", "composed", "asked")
 SERVER_PLACES = ("Oslo", "Paris", "London", "Tokyo", "New York", "Sydney", "Cairo")
+SERVER_TOPICS = ("Ada Lovelace", "Eiffel Tower", "Freddie Mercury", "Oslo")  # articles of fakes/wikipedia.py
+WEATHER = ("weather_current", "weather_forecast")
 _FAILED = re.compile(r"could not|couldn't|can't|cannot|unable|fail|not reach|unavailable|not available|down|error|"
                      r"don't know a place|no place|sorry", re.IGNORECASE)
 # The answer asks which place (the agent's question or the model's own): "Which city should I check?"
@@ -45,7 +50,8 @@ class TurnPrompt:
     id: str
     category: str
     text: str
-    place: str | None  # the server place the prompt names, None for a missing-information prompt
+    place: str | None  # the server place (or article) the prompt names, None for a missing-information prompt
+    mode: str = "weather"
 
 
 @dataclass
@@ -66,34 +72,43 @@ class TurnRecord:
     faithful: bool | None  # None when no weather call ran and no report was invented
     llm_calls: int
     seconds: float
+    mode: str = "weather"  # records from before Wikipedia turns were weather turns
 
 
 def turn_prompts(split_file: str, limit: int | None = None) -> list[TurnPrompt]:
-    """Weather questions of the test split with the city swapped for a server place, and missing-city questions."""
+    """Weather questions of the test split with the city swapped for a server place, missing-city questions, and
+    Wikipedia questions with the topic swapped for a server article."""
     prompts: list[TurnPrompt] = []
     counts: dict[str, int] = {}
     for sample in read_jsonl(split_file):
         if sample.get("split", "test") != "test":
             continue
         category, messages = sample["category"], sample["messages"]
-        if category not in ("weather_current", "weather_forecast", "missing_info") or len(messages) != 3:
+        if category not in (*WEATHER, "missing_info", "wiki_lookup") or len(messages) != 3:
             continue
         if limit and counts.get(category, 0) >= limit:
             continue
         text, place = messages[1]["content"], None
         if category != "missing_info":
-            cities = [e.split(":", 1)[1] for e in sample.get("entities", []) if e.startswith("city:")]
-            if len(cities) != 1 or cities[0].lower() not in text.lower():
+            kind, names = ("wiki", SERVER_TOPICS) if category == "wiki_lookup" else ("city", SERVER_PLACES)
+            named = [e.split(":", 1)[1] for e in sample.get("entities", []) if e.startswith(kind + ":")]
+            if len(named) != 1 or named[0].lower() not in text.lower():
                 continue
-            place = SERVER_PLACES[len(prompts) % len(SERVER_PLACES)]
-            text = re.sub(re.escape(cities[0]), place, text, flags=re.IGNORECASE)
+            # (weather places cycle over the weather-mode prompts, as before Wikipedia turns were added)
+            index = counts.get(category, 0) if kind == "wiki" else sum(p.mode == "weather" for p in prompts)
+            place = names[index % len(names)]
+            text = re.sub(re.escape(named[0]), place, text, flags=re.IGNORECASE)
         counts[category] = counts.get(category, 0) + 1
-        prompts.append(TurnPrompt(str(sample["id"]), category, text, place))
+        prompts.append(TurnPrompt(str(sample["id"]), category, text, place,
+                                  "wiki" if category == "wiki_lookup" else "weather"))
     return prompts
 
 
 def judge(final: FinalAnswer, finished: Sequence[ToolCallFinished]) -> bool | None:
     ok = [e for e in finished if e.ok]
+    articles = [e.result for e in ok if e.call.name == "search_wikipedia"]
+    if articles:
+        return any(states_article(final.text, result) for result in articles)
     if ok:
         return states_temperature(final.text, set().union(*(temperatures_in(e.result) for e in ok)))
     if finished:
@@ -114,7 +129,7 @@ def run_turn(agent: Agent, prompt: TurnPrompt, variant: str, server: str) -> Tur
                       [e.call.to_python() for e in finished], sum(e.ok for e in finished),
                       sum(not e.ok for e in finished), final.without_live_data, final.truncated,
                       final.ending in ANSWERED, judge(final, finished), final.stats.llm_calls,
-                      round(time.perf_counter() - start, 3))
+                      round(time.perf_counter() - start, 3), prompt.mode)
 
 
 @contextmanager
@@ -155,9 +170,10 @@ def run_turns(llm: LLM, prompts: Sequence[TurnPrompt], variants: dict[str, dict[
             for name, changes in variants.items():
                 generation = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0,
                                               repetition_guard=name != "off")
-                agent = Agent(llm, tools, mode="weather", settings=AgentSettings(generation=generation, **changes))
+                settings = AgentSettings(generation=generation, **changes)
+                agents = {mode: Agent(llm, tools, mode=mode, settings=settings) for mode in {p.mode for p in prompts}}
                 for prompt in prompts:
-                    records.append(run_turn(agent, prompt, name, server))
+                    records.append(run_turn(agents[prompt.mode], prompt, name, server))
                     bar.update(1)
     bar.close()
     return records
@@ -167,14 +183,18 @@ def turn_metrics(records: Sequence[TurnRecord]) -> dict[str, Any]:
     from evaluation.decisions import wilson
 
     judged = [r for r in records if r.faithful is not None]
-    weather = [r for r in records if r.category != "missing_info"]
+    weather = [r for r in records if r.category in WEATHER]
     missing = [r for r in records if r.category == "missing_info"]
+    searched = [r for r in judged if r.mode == "wiki" and r.ok_calls]
     return {
         "n": len(records),
         "ended_in_answer": wilson(sum(r.ended_in_answer for r in records), len(records)),
         "faithful": wilson(sum(bool(r.faithful) for r in judged), len(judged)),
-        "faithful_after_success": wilson(sum(bool(r.faithful) for r in judged if r.ok_calls),
-                                         sum(1 for r in judged if r.ok_calls)),
+        "faithful_after_success": wilson(sum(bool(r.faithful) for r in judged if r.ok_calls and r.mode != "wiki"),
+                                         sum(1 for r in judged if r.ok_calls and r.mode != "wiki")),
+        "states_article": wilson(sum(bool(r.faithful) for r in searched), len(searched)),
+        "wiki_called": wilson(sum(bool(r.calls) for r in records if r.mode == "wiki"),
+                              sum(1 for r in records if r.mode == "wiki")),
         "faithful_after_failure": wilson(sum(bool(r.faithful) for r in judged if r.failed_calls and not r.ok_calls),
                                          sum(1 for r in judged if r.failed_calls and not r.ok_calls)),
         "invented_without_call": wilson(sum(r.faithful is False and not r.calls for r in records),

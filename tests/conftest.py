@@ -1,5 +1,5 @@
-"""Shared fixtures: the local Open-Meteo + Wikipedia server (`fakes.services`), the real embedded model (loaded once),
-and user directories isolated per test."""
+"""Shared fixtures: the local Open-Meteo + Wikipedia server (`fakes.services`), the real embedded model (loaded once)
+and its fine-tuned adapter (once per module), and user directories isolated per test."""
 
 from __future__ import annotations
 
@@ -60,6 +60,17 @@ def embedded_llm():
     from agent.backends.load import load_llm
 
     return load_llm("smollm2-135m", n_ctx=4096)
+
+
+@pytest.fixture(scope="module")
+def tuned_llm():
+    """The embedded model with the committed fine-tuned LoRA adapter (one per test module)."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    from agent.backends.load import load_llm
+    from models.catalogue import is_available
+
+    assert is_available("smollm2-135m-funccall"), "models/adapters/smollm2-135m-funccall.gguf must be committed"
+    return load_llm("smollm2-135m-funccall", n_ctx=4096)
 
 
 @pytest.fixture

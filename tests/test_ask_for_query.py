@@ -1,4 +1,4 @@
-"""Asking instead of guessing a search query (agent/endings.py `MUST_BE_SAID`): a Wikipedia call whose query has no word
+"""Asking instead of guessing a search query (agent/endings.py `must_be_said`): a Wikipedia call whose query has no word
 the user (or a tool result) said is not run; the agent asks what to look up.
 
 The first fine-tuned adapter answered "Find me an article." with `search_wikipedia(query="Ada Lovelace")`, a topic
@@ -14,7 +14,7 @@ import pytest
 
 from agent import Agent, AgentSettings
 from agent.backends.base import GenerationParams
-from agent.endings import MUST_BE_SAID, USER_SUPPLIED, missing_value, question_for
+from agent.endings import USER_SUPPLIED, missing_value, must_be_said, question_for
 from agent.events import FinalAnswer, ToolCallFinished
 from agent.format import ToolCall
 from agent.messages import Message
@@ -35,7 +35,8 @@ def said(*texts: str) -> list[Message]:
 
 def test_a_query_nobody_said_is_missing_and_one_the_user_said_is_not():
     call = ToolCall("search_wikipedia", {"query": "Ada Lovelace"})
-    assert "query" in MUST_BE_SAID and "query" not in USER_SUPPLIED  # asked for, but not copied by the grammar
+    assert must_be_said(WIKI["search_wikipedia"]) == ["query"]
+    assert "query" not in USER_SUPPLIED  # asked for, but not copied by the grammar
     assert missing_value([call], WIKI, said("Find me an article.")) == "query"
     assert missing_value([call], WIKI, said("I need some facts for my essay.")) == "query"
     assert missing_value([call], WIKI, said("Tell me about ada lovelace")) is None
@@ -77,16 +78,6 @@ def test_the_evaluation_counts_a_guessed_query_as_asked():
 
     assert dec.asked(case("Find me an article."), GUESS)
     assert not dec.asked(case("Who was Ada Lovelace?"), GUESS)
-
-
-@pytest.fixture(scope="module")
-def tuned_llm():
-    pytest.importorskip("llama_cpp")
-    from agent.backends.load import load_llm
-    from models.catalogue import is_available
-
-    assert is_available("smollm2-135m-funccall"), "models/adapters/smollm2-135m-funccall.gguf must be committed"
-    return load_llm("smollm2-135m-funccall", n_ctx=4096)
 
 
 @pytest.mark.model

@@ -8,18 +8,8 @@ from agent import Agent, AgentSettings
 from agent.backends.base import GenerationParams
 from agent.events import LLMCallFinished
 from agent.format import parse_tool_calls
-from models.catalogue import is_available
 
 pytestmark = pytest.mark.model
-
-
-@pytest.fixture(scope="module")
-def tuned_llm():
-    pytest.importorskip("llama_cpp")
-    assert is_available("smollm2-135m-funccall"), "models/adapters/smollm2-135m-funccall.gguf must be committed"
-    from agent.backends.load import load_llm
-
-    return load_llm("smollm2-135m-funccall", n_ctx=4096)
 
 
 def first_reply(llm, mode, question):

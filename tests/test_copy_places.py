@@ -34,6 +34,7 @@ TODAY = dt.date(2026, 11, 21)
 WEATHER = [t.spec for t in get_tools(MODES["weather"].tool_names)]
 USHUAIA = str(find_place("Ushuaia").weather.temperature)  # "4.7"
 UMBRELLA = "Do I need an umbrella today?"
+SUNSCREEN = "Do I need Sunscreen today?"  # no place, but a word the grammar offers as one ("Sunscreen")
 ASCII = "".join(chr(c) for c in range(32, 127))  # what the grammar's random walks write where it lets them
 
 
@@ -78,10 +79,10 @@ def test_listed_places_with_quotes_and_accents_come_out_as_the_same_python_strin
 # ------------------------------------------------------------------------------------------ the candidate places
 
 def test_the_places_are_the_users_spans_of_one_to_four_words():
-    choices = place_choices(user("What's the weather going to be like in Ushuaia this week?"))
-    assert {"Ushuaia", "What's", "Ushuaia this week", "What's the weather going"} <= set(choices)
-    assert "Ushuaia?" not in choices and "week?" not in choices  # surrounding punctuation stripped
-    assert "What's the weather going to" not in choices  # five words
+    choices = place_choices(user("What's the Weather going to be like in Ushuaia, Tierra del Fuego Province?"))
+    assert {"Ushuaia", "Ushuaia, Tierra", "Tierra del Fuego Province", "Fuego"} <= set(choices)
+    assert "Ushuaia?" not in choices and "Province?" not in choices  # surrounding punctuation stripped
+    assert "Ushuaia, Tierra del Fuego" in choices and "Ushuaia, Tierra del Fuego Province" not in choices  # 5 words
     assert not {"in", "In", "in Ushuaia", "the weather"} & set(choices)  # a user who capitalises names capitalises
     assert len(choices) == len(set(choices))
     spans = place_choices(user("Or São Paulo, Saint-Denis and St. Petersburg (Russia)", "weather in paris, france?"))
@@ -95,15 +96,33 @@ def test_a_place_starts_at_a_word_the_user_did_not_write_in_lower_case_and_never
     # today?" -> location="I need an umbrella" (both with more mass than the floor at their start).
     tehran = place_choices(user("Any chance of rain in Tehran in the coming 2 days?"))
     assert "Tehran" in tehran and not [c for c in tehran if c.split()[0] in ("in", "In", "the", "The", "rain")]
-    assert place_choices(user(UMBRELLA)) == ["Do", "Do I", "Do I need", "Do I Need", "Do I need an", "Do I Need An"]
+    assert place_choices(user(UMBRELLA)) == []  # "Do", "Do I need": words no place starts with
     assert "Bucharest" in place_choices(user("weather bucharest"))  # all lower case: every word, capitalised too
+
+
+@pytest.mark.parametrize(("text", "places", "never"), [
+    # Measured with the committed adapter before this rule (generated test split): location="Is the", "In",
+    # "Il Fait Combien", "Temperature In Tehran".
+    ("Is the sun out in Edinburgh right now", ["Edinburgh"], ["Is the", "Is", "Edinburgh right now"]),
+    ("tell me about jupiter and check the weather in bucharest.", ["bucharest", "Bucharest"],
+     ["In", "in", "the weather in bucharest", "The Weather In Bucharest"]),
+    ("il fait combien à edinburgh en ce moment", ["edinburgh", "Edinburgh"], ["Il Fait Combien", "edinburgh en"]),
+    ("so temperature in tehran in degrees fahrenheit please", ["tehran", "Tehran"], ["Temperature In Tehran"]),
+    ("Weather in Los Angeles, The Hague, La Paz, Des Moines, Da Nang or Rio de Janeiro?",
+     ["Los Angeles", "The Hague", "La Paz", "Des Moines", "Da Nang", "Rio de Janeiro"], ["Weather", "Weather in"]),
+    ("Frankfurt am Main, Nice, Como, Trinidad and Tobago", ["Frankfurt am Main", "Nice", "Como", "Trinidad and Tobago"],
+     ["Frankfurt am", "Trinidad and"]),
+])
+def test_a_place_neither_starts_nor_ends_with_a_word_no_place_does(text, places, never):
+    choices = place_choices(user(text))
+    assert set(places) <= set(choices) and not set(never) & set(choices), choices
 
 
 def test_the_places_come_from_the_last_user_messages_only_and_are_capped():
     conversation = [*user("Weather in Lima?"), Message("assistant", "It is 20 °C in Oslo."),
-                    *user("And Quito?", "Thanks.", "And tomorrow?")]
+                    *user("And Quito?", "Thanks.", "And in Cusco tomorrow?")]
     choices = place_choices(conversation)
-    assert "Quito" in choices and "tomorrow" in choices
+    assert "Quito" in choices and "Cusco" in choices and "tomorrow" not in choices
     assert "Lima" not in choices and "Oslo" not in choices  # four user messages ago; the assistant's words
     long = " ".join(f"word{i}" for i in range(500))
     assert len(place_choices(user(long))) == 256 and len(place_choices(user(long), limit=10)) == 10
@@ -120,8 +139,8 @@ def test_a_place_an_earlier_call_used_is_a_choice_too():
 
 
 def test_only_tools_with_a_place_argument_get_choices():
-    assert set(copy_choices(WEATHER, user(UMBRELLA))) == {"location"}
-    assert copy_choices([t.spec for t in get_tools(["search_wikipedia"])], user(UMBRELLA)) == {}
+    assert set(copy_choices(WEATHER, user(SUNSCREEN))) == {"location"}
+    assert copy_choices([t.spec for t in get_tools(["search_wikipedia"])], user(SUNSCREEN)) == {}
     assert copy_choices(WEATHER, user("?!")) == {}  # no words: the argument stays free
 
 
@@ -165,17 +184,17 @@ def run(agent: Agent, question: str):
     return events, events[-1], [e for e in events if isinstance(e, ToolCallFinished)]
 
 
-def umbrella_choice(mass: float) -> Choice:
-    """The model wanted "London"; the grammar allowed only the user's words and made it write "Do"."""
-    return Choice(call='[get_current_weather(location="Do")]', overrides=(("Do", mass),), p=0.9)
+def sunscreen_choice(mass: float) -> Choice:
+    """The model wanted "London"; the grammar allowed only the user's words and made it write "Sunscreen"."""
+    return Choice(call='[get_current_weather(location="Sunscreen")]', overrides=(("Sunscreen", mass),), p=0.9)
 
 
 def test_a_place_the_grammar_forced_on_the_model_is_asked_for_not_run(tool_env):
-    llm = DecidingLLM([umbrella_choice(COPY_FLOOR / 20)], reports_grammar_overrides=True)
-    events, final, runs = run(weather_agent(llm), UMBRELLA)
+    llm = DecidingLLM([sunscreen_choice(COPY_FLOOR / 20)], reports_grammar_overrides=True)
+    events, final, runs = run(weather_agent(llm), SUNSCREEN)
     assert runs == [] and final.text == question_for("location") and final.ending == "asked"
     assert llm.params[0].call_grammar and Grammar(llm.params[0].call_grammar).matches(
-        '[get_current_weather(location="Do")]')
+        '[get_current_weather(location="Sunscreen")]')
 
 
 def test_a_place_the_model_was_sure_of_runs_even_where_the_grammar_mended_it(tool_env):
@@ -201,19 +220,19 @@ def test_the_grammar_copies_places_only_where_the_backend_reports_overrides_and_
 
 
 def test_with_copy_places_off_overrides_are_ignored_as_before(tool_env):
-    llm = DecidingLLM([umbrella_choice(COPY_FLOOR / 20), Choice(prose="Sorry.", p=0.0)],
+    llm = DecidingLLM([sunscreen_choice(COPY_FLOOR / 20), Choice(prose="Sorry.", p=0.0)],
                       reports_grammar_overrides=True)
-    _, final, runs = run(weather_agent(llm, copy_places=False), UMBRELLA)
-    assert [e.call.arguments["location"] for e in runs] == ["Do"] and final.ending != "asked"
+    _, final, runs = run(weather_agent(llm, copy_places=False), SUNSCREEN)
+    assert [e.call.arguments["location"] for e in runs] == ["Sunscreen"] and final.ending != "asked"
 
 
 def test_of_two_calls_only_the_one_with_a_forced_place_is_dropped(tool_env):
-    both = '[get_current_weather(location="Oslo"), get_current_weather(location="Umbrella")]'
-    llm = DecidingLLM([Choice(call=both, overrides=(("Umbrella", COPY_FLOOR / 20),), p=0.9),
+    both = '[get_current_weather(location="Oslo"), get_current_weather(location="Sunscreen")]'
+    llm = DecidingLLM([Choice(call=both, overrides=(("Sunscreen", COPY_FLOOR / 20),), p=0.9),
                        Choice(prose="It is -3.2 °C in Oslo.", p=0.0)], reports_grammar_overrides=True)
-    events, final, runs = run(weather_agent(llm), "weather in oslo? and do i need an umbrella?")
+    events, final, runs = run(weather_agent(llm), "weather in oslo? and do i need sunscreen?")
     assert [e.call.arguments["location"] for e in runs] == ["Oslo"]
-    assert any(isinstance(e, Notice) and "did not name" in e.text for e in events)
+    assert any(isinstance(e, Notice) and "did not give" in e.text for e in events)
 
 
 # ------------------------------------------------------------------------------------------- the evaluation
@@ -234,8 +253,8 @@ def test_the_evaluation_asks_where_the_agent_asks_and_reads_old_records():
 
 
 def test_record_case_copies_places_and_keeps_the_overrides():
-    case = weather_case(UMBRELLA)
-    llm = DecidingLLM([umbrella_choice(0.001)], reports_grammar_overrides=True)
+    case = weather_case(SUNSCREEN)
+    llm = DecidingLLM([sunscreen_choice(0.001)], reports_grammar_overrides=True)
     record = dec.record_case(llm, case)
     assert record.overrides == [(len('[get_current_weather(location="'), 0.001)]
     assert not Grammar(llm.params[0].call_grammar).matches('[get_current_weather(location="London")]')
@@ -252,16 +271,6 @@ def test_the_floor_fit_picks_the_middle_of_the_best_separating_interval():
 
 # --------------------------------------------------------------------------------- the real model, end to end
 
-@pytest.fixture(scope="module")
-def tuned_llm():
-    pytest.importorskip("llama_cpp")
-    from agent.backends.load import load_llm
-    from models.catalogue import is_available
-
-    assert is_available("smollm2-135m-funccall"), "models/adapters/smollm2-135m-funccall.gguf must be committed"
-    return load_llm("smollm2-135m-funccall", n_ctx=4096)
-
-
 def tuned_turn(llm, question: str, **settings):
     agent = weather_agent(llm, generation=GenerationParams(max_tokens=96, temperature=0.0, seed=0), **settings)
     return run(agent, question)
@@ -272,7 +281,7 @@ def test_llama_cpp_takes_a_listed_place_and_refuses_others(tuned_llm):
     from agent.backends.decoding import GrammarMatcher, token_table
 
     matcher = GrammarMatcher(token_table(tuned_llm.llama), call_grammar(WEATHER, choices={
-        "location": place_choices(user("What's the weather going to be like in Ushuaia this week?"))}))
+        "location": place_choices(user("What's the weather going to be like in Ushuaia, Tierra del Fuego?"))}))
 
     def accepts(text: str) -> bool:
         matcher.reset()
@@ -283,7 +292,8 @@ def test_llama_cpp_takes_a_listed_place_and_refuses_others(tuned_llm):
         return matcher.complete()
 
     assert accepts('[get_weather_forecast(location="Ushuaia", days=7)]')
-    assert accepts('[get_current_weather(location="Ushuaia This Week")]')
+    assert accepts('[get_current_weather(location="Ushuaia, Tierra Del Fuego")]')
+    assert not accepts('[get_current_weather(location="Weather")]')
     assert not accepts('[get_current_weather(location="in Ushuaia")]')
     assert not accepts('[get_weather_forecast(location="Uzbekota", days=7)]')
     assert not accepts('[get_current_weather(location="London")]')
@@ -306,8 +316,19 @@ def test_the_real_model_asked_about_an_umbrella_asks_for_the_place(tuned_llm, to
 
 @pytest.mark.model
 def test_the_real_model_made_to_call_without_a_place_gets_the_users_words_forced_on_it_and_asks(tuned_llm, tool_env):
-    # At eagerness 1 the model must call; it wants a place nobody named ("Oslo"), the grammar makes it write "Like".
-    events, final, runs = tuned_turn(tuned_llm, "What's the weather like?", tool_eagerness=1.0)
+    # At eagerness 1 the model must call; it wants a place nobody named ("Oslo"), the grammar makes it write
+    # "Sunscreen", the only word of the question a place could be.
+    events, final, runs = tuned_turn(tuned_llm, SUNSCREEN, tool_eagerness=1.0)
     first = next(e for e in events if isinstance(e, LLMCallFinished))
     assert any(forced_places(first.text, first.usage.grammar_overrides)), (first.text, first.usage)
+    assert runs == [] and final.text == question_for("location") and final.ending == "asked", final.text
+
+
+@pytest.mark.model
+def test_the_real_model_made_to_call_where_no_word_could_be_a_place_asks(tuned_llm, tool_env):
+    # "What's the weather like?" offers no span (every word is one no place starts or ends with): the argument is
+    # free, and whatever place the model writes, nobody named it.
+    events, final, runs = tuned_turn(tuned_llm, "What's the weather like?", tool_eagerness=1.0)
+    first = next(e for e in events if isinstance(e, LLMCallFinished))
+    assert first.text.startswith("[get_"), first.text
     assert runs == [] and final.text == question_for("location") and final.ending == "asked", final.text

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
-from training.data_sizes import main, validations
+from training.data_sizes import cpu_label, main, validations
 
 
-def write_run(folder, train_samples, evals, extra_lines=()):
+def write_run(folder, train_samples, evals, extra_lines=(), cpu=None):
     folder.mkdir(parents=True)
-    (folder / "summary.json").write_text(json.dumps({"train_samples": train_samples}), encoding="utf-8")
+    summary = {"train_samples": train_samples, **({"cpu": {"name": cpu}} if cpu else {})}
+    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     lines = [json.dumps({"step": s, "epoch": e, "eval_loss": loss, "decision_accuracy": d}) for s, e, loss, d in evals]
     lines += [json.dumps({"step": 5, "epoch": 0.1, "loss": 1.0})] + list(extra_lines)
     (folder / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -33,3 +34,14 @@ def test_the_chart_is_written_and_a_folder_without_metrics_is_one_error_line(tmp
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
     assert main(["--runs", str(small), str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert capsys.readouterr().err.startswith("error: no metrics.jsonl and summary.json in ")
+
+
+def test_the_chart_says_which_cpu_the_runs_trained_on(tmp_path):
+    evals = [(0, 0.0, 1.7, 0.5)]
+    amx = write_run(tmp_path / "a", 500, evals, cpu="Intel Xeon Platinum 8480+")
+    epyc = write_run(tmp_path / "b", 1000, evals, cpu="AMD EPYC 7B13")
+    assert cpu_label([amx, epyc]) == "trained on AMD EPYC 7B13; Intel Xeon Platinum 8480+"
+    old = write_run(tmp_path / "c", 2000, evals)  # a summary from before the CPU was recorded
+    label = cpu_label([amx, old])
+    assert label.startswith("trained on Intel Xeon Platinum 8480+; CPU not recorded by the other runs (made here: ")
+    assert cpu_label([old]).startswith("CPU not recorded by these runs (made here: ")

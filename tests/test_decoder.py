@@ -106,14 +106,6 @@ def generate(llm, mode: str, question: str, **params) -> tuple[str, Usage]:
     return "".join(chunks), usage
 
 
-@pytest.fixture(scope="module")
-def tuned_llm():
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    from agent.backends.load import load_llm
-
-    return load_llm("smollm2-135m-funccall", n_ctx=4096)
-
-
 @pytest.fixture(params=["base", "tuned"])
 def any_llm(request, embedded_llm):
     return embedded_llm if request.param == "base" else request.getfixturevalue("tuned_llm")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import shutil
 
 import pytest
@@ -14,15 +15,16 @@ from agent.backends.base import Usage
 from evaluation import decisions as dec
 from evaluation import decoding
 from evaluation.cases import load_generated
-from evaluation.turns import SERVER_PLACES
+from evaluation.turns import SERVER_PLACES, SERVER_TOPICS
 from fakes.models import ScriptedLLM
 from models.catalogue import CATALOGUE_PATH, load_catalogue, set_call_threshold
 from tests.test_eval_funccall import write_bfcl_slice
 
 
 class ProbabilityLLM(ScriptedLLM):
-    """Calls for weather questions (P(call) 0.8) and answers anything else in prose (P(call) 0.3, or 0.05 for plain
-    chat); a threshold decides as the llama.cpp decoder does: a call when P(call) >= t, prose below."""
+    """Calls for weather questions (P(call) 0.8) and, in Wikipedia mode, searches for a topic the fake Wikipedia holds
+    (0.8); answers anything else in prose (P(call) 0.3, or 0.05 for plain chat); a threshold decides as the llama.cpp
+    decoder does: a call when P(call) >= t, prose below. After a search it answers from the article's summary."""
 
     def __init__(self, name="fake"):
         super().__init__(name=name)
@@ -30,13 +32,20 @@ class ProbabilityLLM(ScriptedLLM):
 
     def stream(self, messages, params):
         text = messages[-1].content.lower() if messages[-1].role == "user" else ""
-        p = 0.8 if "weather" in text or "rain" in text else 0.3 if "?" in text else 0.05
+        topic = next((t for t in SERVER_TOPICS if t.lower() in text), None)
+        wiki = "search_wikipedia" in messages[0].content and "get_current_weather" not in messages[0].content
+        p = 0.8 if "weather" in text or "rain" in text or (wiki and topic) else 0.3 if "?" in text else 0.05
         self.thresholds.append(params.call_threshold)
         calls = p >= 0.5 if params.call_threshold is None else p >= params.call_threshold
+        answer = "Here is a plain answer for you."
         if messages[-1].role == "ipython":
             calls, p = False, 0.01
+            summary = json.loads(messages[-1].content).get("summary") if wiki else None
+            answer = f"From the article: {summary[:120]}" if summary else answer
         place = next((p for p in SERVER_PLACES if p.lower() in text), "London")
-        self.enqueue(f'[get_current_weather(location="{place}")]' if calls else "Here is a plain answer for you.")
+        query = topic or " ".join(re.findall(r"\w+", text)[-2:]) or "Oslo"
+        call = f'[search_wikipedia(query="{query}")]' if wiki else f'[get_current_weather(location="{place}")]'
+        self.enqueue(call if calls else answer)
         for chunk in super().stream(messages, params):
             if isinstance(chunk, Usage):
                 chunk.call_probability, chunk.finish_reason = p, "stop"
@@ -120,7 +129,12 @@ def test_the_decoding_task_end_to_end_with_a_fake_model(tmp_path, tool_env, monk
     turns = json.loads((tmp_path / "w" / "smollm2-135m-funccall" / "turns.json").read_text())["records"]
     assert turns and all(t["ended_in_answer"] for t in turns if t["variant"] == "on")
     up = [t for t in turns if t["variant"] == "on" and t["server"] == "up" and t["ok_calls"]]
-    assert up and all(t["faithful"] for t in up), "answers after a successful call state its temperature"
+    assert up and all(t["faithful"] for t in up), "answers after a successful call state its temperature or article"
+    searched = [t for t in up if t["mode"] == "wiki"]
+    assert searched and all(t["calls"][0].startswith("search_wikipedia(") for t in searched)
+    down = [t for t in turns if t["variant"] == "on" and t["server"] == "down" and t["mode"] == "wiki"]
+    assert down and all(t["faithful"] and t["failed_calls"] for t in down), "a failed search is said"
+    assert "States the article (after success)" in page
     # a second run reuses every record: no model is loaded
     loaded.clear()
     decoding.main(args, "again", load_model=lambda name: loaded.append(name) or ProbabilityLLM(name))

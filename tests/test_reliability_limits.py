@@ -48,7 +48,7 @@ def test_the_model_lock_is_never_held_while_a_tool_runs():
 
     agent = Agent(llm, [lock_probe], mode="all", today=dt.date(2026, 11, 21))
     agent.tools = {"lock_probe": lock_probe}  # the "all" mode lists the real tools; give it this one
-    events = list(agent.run("probe"))
+    events = list(agent.run("probe a and b"))  # the labels were said: the agent runs the calls, it does not ask
     assert seen == [False, False] and events[-1].text == "Both ran."
 
 

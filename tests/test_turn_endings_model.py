@@ -9,20 +9,10 @@ import pytest
 from agent import Agent, AgentSettings
 from agent.backends.base import GenerationParams
 from agent.events import FinalAnswer, ToolCallFinished
-from models.catalogue import is_available
 
 pytestmark = pytest.mark.model
 
 OSLO_TEMPERATURE = "-3.2"  # fakes/openmeteo.py: Oslo's current temperature
-
-
-@pytest.fixture(scope="module")
-def tuned_llm():
-    pytest.importorskip("llama_cpp")
-    assert is_available("smollm2-135m-funccall"), "models/adapters/smollm2-135m-funccall.gguf must be committed"
-    from agent.backends.load import load_llm
-
-    return load_llm("smollm2-135m-funccall", n_ctx=4096)
 
 
 def weather_turn(llm, question):
