@@ -40,13 +40,30 @@ def validations(run_dir: Path) -> tuple[int, list[dict[str, Any]]]:
     return train_samples, points
 
 
+def cpu_label(runs: Sequence[Path]) -> str:
+    """Which CPU the runs trained on, as their summaries record it (runs from before it was recorded: this machine's,
+    said so)."""
+    from training.shared.hardware import cpu_report
+
+    recorded = {json.loads((Path(r) / "summary.json").read_text(encoding="utf-8")).get("cpu", {}).get("name")
+                for r in runs}
+    names = sorted(name for name in recorded if name)
+    if None not in recorded:
+        return "trained on " + "; ".join(names)
+    here = cpu_report()
+    flags = ", ".join(flag for flag, present in here["flags"].items() if present) or "no AVX2"
+    return (f"{'trained on ' + '; '.join(names) + '; ' if names else ''}CPU not recorded by "
+            f"{'the other runs' if names else 'these runs'} (made here: {here['name']}, {flags})")
+
+
 def plot(runs: Sequence[Path], out: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.4), dpi=120)
+    figure.suptitle(cpu_label(runs), fontsize=9)
     for run in runs:
         size, points = validations(Path(run))
         seen = [p["samples_seen"] for p in points]

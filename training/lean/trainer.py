@@ -29,6 +29,7 @@ from training.config import FinetuneConfig, to_jsonable
 from training.lean.hidden_cache import HiddenStateCache, cache_key
 from training.lean.model import Levers, LossRow, batch_loss_sum, first_trainable_layer
 from training.lean.selection import batch_count, grouped_order, prefix_groups, selection_score, validate
+from training.shared.hardware import cpu_report
 from training.shared.result import FinetuneResult
 
 
@@ -250,6 +251,7 @@ def run_summary(config, base, backend, precision, split, cache_stats, train, eva
     return {
         "base_model": base.spec, "base_model_source": base.source, "base_model_location": base.location,
         "backend": backend, "trainer": "lean", "precision": precision, "threads": torch.get_num_threads(),
+        "cpu": cpu_report(),
         "levers": {**to_jsonable(levers_of(config)), "cache_lower_layers": config.cache_lower_layers,
                    "group_by_prefix": config.group_by_prefix},
         "split_layer": split, "hidden_cache": cache_stats,
