@@ -42,6 +42,9 @@ def test_the_chart_says_which_cpu_the_runs_trained_on(tmp_path):
     epyc = write_run(tmp_path / "b", 1000, evals, cpu="AMD EPYC 7B13")
     assert cpu_label([amx, epyc]) == "trained on AMD EPYC 7B13; Intel Xeon Platinum 8480+"
     old = write_run(tmp_path / "c", 2000, evals)  # a summary from before the CPU was recorded
+    gpu = write_run(tmp_path / "d", 3000, evals)  # a TRL run on a GPU records "cpu": null
+    (gpu / "summary.json").write_text(json.dumps({"train_samples": 3000, "cpu": None}), encoding="utf-8")
+    assert cpu_label([gpu]).startswith("CPU not recorded by these runs (made here: ")
     label = cpu_label([amx, old])
     assert label.startswith("trained on Intel Xeon Platinum 8480+; CPU not recorded by the other runs (made here: ")
     assert cpu_label([old]).startswith("CPU not recorded by these runs (made here: ")

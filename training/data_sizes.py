@@ -45,7 +45,7 @@ def cpu_label(runs: Sequence[Path]) -> str:
     said so)."""
     from training.shared.hardware import cpu_report
 
-    recorded = {json.loads((Path(r) / "summary.json").read_text(encoding="utf-8")).get("cpu", {}).get("name")
+    recorded = {(json.loads((Path(r) / "summary.json").read_text(encoding="utf-8")).get("cpu") or {}).get("name")
                 for r in runs}
     names = sorted(name for name in recorded if name)
     if None not in recorded:

@@ -34,7 +34,7 @@ from stage_cli import Section, run_stage
 from training.config import FinetuneConfig, parse_stage, to_jsonable
 from training.shared.base_model import resolve_base_model
 from training.shared.curves import make_metrics_callback, plot_loss_curves
-from training.shared.hardware import choose_backend, choose_precision, cpu_threads
+from training.shared.hardware import choose_backend, choose_precision, cpu_report, cpu_threads
 from training.shared.lora import load_model_for_training
 from training.shared.result import FinetuneResult, first_last
 from training.shared.samples import ChatRenderer, DatasetError, load_splits, tokenize_samples
@@ -195,6 +195,7 @@ def trl_summary(config: FinetuneConfig, base, backend: str, precision: str, on_g
         "backend": backend,
         "precision": precision,
         "threads": None if on_gpu else torch.get_num_threads(),
+        "cpu": None if on_gpu else cpu_report(),
         "train_samples": len(train_rows),
         "validation_samples": len(eval_rows),
         "dropped_too_long": dropped,
