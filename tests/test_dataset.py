@@ -248,6 +248,19 @@ def test_held_out_pools_do_not_depend_on_the_seed(built):
         assert {e for e in sample["entities"] if e.startswith("city:")} <= test_cities
 
 
+def test_out_of_mode_share_sets_how_many_no_tool_samples_ask_for_a_tool_the_mode_lacks(tmp_path):
+    def weather_requests(share: float) -> tuple[list[dict], list[dict]]:
+        samples, _ = D.build_split("train", 400, seed=0, out_of_mode_share=share)
+        no_tool = [s for s in samples if s["category"] == "no_tool" and s["mode"] in ("wiki", "chat")]
+        return no_tool, [s for s in no_tool if s["must_not_mention"] == ["°"]]  # "no weather tool here", no degrees
+
+    _, never = weather_requests(0.0)
+    no_tool, always = weather_requests(1.0)
+    assert never == [] and no_tool and len(always) == len(no_tool)
+    with pytest.raises(ValueError, match="out-of-mode-share"):
+        D.build(D.DatasetConfig(out=tmp_path, size=10, out_of_mode_share=1.5))
+
+
 def test_the_test_split_has_cities_from_several_continents(built):
     pools = D.split_pools()
     continents = {c.continent for c in pools["test"].cities}
@@ -370,7 +383,8 @@ def test_mentions_matches_numbers_as_written_or_rounded_but_not_inside_other_num
 def test_dataset_flags_are_generated_from_the_config_with_help_text(tmp_path):
     parser = SettingsParser([D.DatasetConfig])
     flags = {a.dest: a for a in parser._actions if a.dest != "help"}
-    assert set(flags) == {"out", "seed", "size", "validation_size", "test_size", "other_tools_share", "config"}
+    assert set(flags) == {"out", "seed", "size", "validation_size", "test_size", "other_tools_share",
+                          "out_of_mode_share", "config"}
     assert all(a.help for a in flags.values())
     config = parse_config(D.DatasetConfig, ["--out", str(tmp_path), "--size", "50", "--test-size", "none"])
     assert config.out == tmp_path and config.size == 50 and config.test_size is None

@@ -124,6 +124,7 @@ class Ctx:
     rng: random.Random
     today: dt.date
     pools: Pools
+    out_of_mode_share: float = 0.2  # of `no_tool` outside "all" mode: a request for a tool the mode lacks
 
     def pick(self, bank: str, where: Callable[[Template], bool] = lambda t: True) -> Template:
         choices = [t for t in self.pools.templates[bank] if where(t)]

@@ -146,7 +146,7 @@ def out_of_mode_turn(ctx: Ctx, mode: str) -> Turn:
 
 def no_tool(ctx: Ctx) -> Draft:
     mode = pick_mode(ctx.rng, ANY_MODE)
-    if ctx.rng.random() < 0.2 and mode != "all":
+    if ctx.rng.random() < ctx.out_of_mode_share and mode != "all":
         return answer_draft("no_tool", mode, out_of_mode_turn(ctx, mode))
     return answer_draft("no_tool", mode, no_tool_turn(ctx, mode))
 

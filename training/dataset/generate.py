@@ -69,6 +69,9 @@ class DatasetConfig:
     other_tools_share: float = field(default=0.0, metadata={
         "help": "Share of each split for invented functions listed as an API user would (other_tools.py); the "
                 "other categories keep their proportions in the rest. 0 writes the original mix."})
+    out_of_mode_share: float = field(default=0.2, metadata={
+        "help": "Share of the no-tool samples outside 'all' mode that ask for what the mode has no tool for (facts "
+                "about a place or a person in weather mode, weather in Wikipedia or chat mode)."})
 
     def split_sizes(self) -> dict[str, int]:
         validation = self.size // 10 if self.validation_size is None else self.validation_size
@@ -205,7 +208,8 @@ def category_counts(total: int, other_tools_share: float = 0.0) -> dict[str, int
     return counts
 
 
-def build_split(split: str, size: int, seed: int, other_tools_share: float = 0.0) -> tuple[list[dict], dict[str, Any]]:
+def build_split(split: str, size: int, seed: int, other_tools_share: float = 0.0,
+                out_of_mode_share: float = 0.2) -> tuple[list[dict], dict[str, Any]]:
     """Generate, verify and deduplicate one split; returns (samples, its stats)."""
     pools = split_pools()[split]
     dates = date_pools(seed, SPLITS)[split]
@@ -220,7 +224,7 @@ def build_split(split: str, size: int, seed: int, other_tools_share: float = 0.0
             attempts += 1
             today = rng.choice(dates)
             try:
-                draft = CATEGORIES[category](Ctx(rng, today, pools))
+                draft = CATEGORIES[category](Ctx(rng, today, pools, out_of_mode_share))
             except (NoChoice, IndexError) as exc:  # IndexError: rng.choice on an empty pool
                 dropped[f"{category}: nothing fits ({type(exc).__name__})"] += 1
                 continue
@@ -282,9 +286,12 @@ def split_stats(samples: list[dict], dropped: Counter, shortfall: dict[str, int]
 
 
 def build(config: DatasetConfig) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+    if not 0.0 <= config.out_of_mode_share <= 1.0:
+        raise ValueError(f"--out-of-mode-share must be in [0, 1], not {config.out_of_mode_share}")
     splits, stats = {}, {"seed": config.seed, "sizes": config.split_sizes(), "splits": {}}
     for split, size in config.split_sizes().items():
-        splits[split], stats["splits"][split] = build_split(split, size, config.seed, config.other_tools_share)
+        splits[split], stats["splits"][split] = build_split(split, size, config.seed, config.other_tools_share,
+                                                                     config.out_of_mode_share)
     return splits, stats
 
 
