@@ -117,6 +117,10 @@ class Pools:
     other_tools: list[str] = field(default_factory=list)  # invented functions this split may ask about (names)
 
 
+# Of the `no_tool` samples outside "all" mode, the share that asks for a tool the mode lacks (the committed mix).
+OUT_OF_MODE_SHARE = 0.2
+
+
 @dataclass
 class Ctx:
     """What a builder draws from: the category's random generator, the conversation's date, the split's pools."""
@@ -124,7 +128,7 @@ class Ctx:
     rng: random.Random
     today: dt.date
     pools: Pools
-    out_of_mode_share: float = 0.2  # of `no_tool` outside "all" mode: a request for a tool the mode lacks
+    out_of_mode_share: float = OUT_OF_MODE_SHARE
 
     def pick(self, bank: str, where: Callable[[Template], bool] = lambda t: True) -> Template:
         choices = [t for t in self.pools.templates[bank] if where(t)]

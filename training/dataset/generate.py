@@ -39,7 +39,7 @@ from agent.messages import Message
 from agent.prompts import MODES, mode_system_prompt
 from training.config import output_root
 from training.dataset import asks as T
-from training.dataset.builders import Ctx, NoChoice, Pools, load_cities, load_qa, load_topics
+from training.dataset.builders import OUT_OF_MODE_SHARE, Ctx, NoChoice, Pools, load_cities, load_qa, load_topics
 from training.dataset.categories import CATEGORIES
 from training.dataset.other_tools import load_other_tools
 from training.dataset.tasks import GENERATED
@@ -69,7 +69,7 @@ class DatasetConfig:
     other_tools_share: float = field(default=0.0, metadata={
         "help": "Share of each split for invented functions listed as an API user would (other_tools.py); the "
                 "other categories keep their proportions in the rest. 0 writes the original mix."})
-    out_of_mode_share: float = field(default=0.2, metadata={
+    out_of_mode_share: float = field(default=OUT_OF_MODE_SHARE, metadata={
         "help": "Share of the no-tool samples outside 'all' mode that ask for what the mode has no tool for (facts "
                 "about a place or a person in weather mode, weather in Wikipedia or chat mode)."})
 
@@ -209,8 +209,10 @@ def category_counts(total: int, other_tools_share: float = 0.0) -> dict[str, int
 
 
 def build_split(split: str, size: int, seed: int, other_tools_share: float = 0.0,
-                out_of_mode_share: float = 0.2) -> tuple[list[dict], dict[str, Any]]:
+                out_of_mode_share: float = OUT_OF_MODE_SHARE) -> tuple[list[dict], dict[str, Any]]:
     """Generate, verify and deduplicate one split; returns (samples, its stats)."""
+    if not 0.0 <= out_of_mode_share <= 1.0:
+        raise ValueError(f"--out-of-mode-share must be in [0, 1], not {out_of_mode_share}")
     pools = split_pools()[split]
     dates = date_pools(seed, SPLITS)[split]
     samples, seen = [], set()
@@ -286,12 +288,10 @@ def split_stats(samples: list[dict], dropped: Counter, shortfall: dict[str, int]
 
 
 def build(config: DatasetConfig) -> tuple[dict[str, list[dict]], dict[str, Any]]:
-    if not 0.0 <= config.out_of_mode_share <= 1.0:
-        raise ValueError(f"--out-of-mode-share must be in [0, 1], not {config.out_of_mode_share}")
     splits, stats = {}, {"seed": config.seed, "sizes": config.split_sizes(), "splits": {}}
     for split, size in config.split_sizes().items():
         splits[split], stats["splits"][split] = build_split(split, size, config.seed, config.other_tools_share,
-                                                                     config.out_of_mode_share)
+                                                            config.out_of_mode_share)
     return splits, stats
 
 
