@@ -26,10 +26,13 @@ class DataSizesConfig:
     out: Path = field(default=Path("docs/assets/training/data_sizes.png"), metadata={"help": "The PNG to write."})
 
 
+def run_summary(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
+
+
 def validations(run_dir: Path) -> tuple[int, list[dict[str, Any]]]:
     """(training samples, the validations in step order: samples seen, decision accuracy, loss)."""
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    train_samples = int(summary["train_samples"])
+    train_samples = int(run_summary(run_dir)["train_samples"])
     by_step: dict[int, dict[str, Any]] = {}
     for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
         entry = json.loads(line) if line.strip() else {}
@@ -45,8 +48,7 @@ def cpu_label(runs: Sequence[Path]) -> str:
     said so)."""
     from training.shared.hardware import cpu_report
 
-    recorded = {(json.loads((Path(r) / "summary.json").read_text(encoding="utf-8")).get("cpu") or {}).get("name")
-                for r in runs}
+    recorded = {(run_summary(r).get("cpu") or {}).get("name") for r in runs}
     names = sorted(name for name in recorded if name)
     if None not in recorded:
         return "trained on " + "; ".join(names)
