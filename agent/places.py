@@ -3,11 +3,13 @@
 A 135M model copies city names it never saw badly ("Ushuaia" -> "Uzbekota", "Manila" -> "Mumbai"). With the agent's
 `copy_places` on, a place argument (`agent.endings.USER_SUPPLIED`) may only take a span of 1 to 4 words of the user's
 last messages or a place an earlier call used (`place_choices`), given to the call grammar as its `choices`
-(agent/grammar.py): the grammar mends a misspelt copy token by token. But it would also force some span ("umbrella")
-on a model that wanted a place nobody named ("London"). The llama.cpp decoder reports where the grammar overruled the
-model and how much probability the model gave to what the grammar allowed there (`Usage.grammar_overrides`); a place
-whose start was forced with less than `COPY_FLOOR` of it is a place nobody named (`forced_places`), and the agent asks
-for it, as for any place nobody named (`agent.endings.missing_value`).
+(agent/grammar.py): the grammar mends a misspelt copy token by token, and a span that misspells a city brings the
+city's usual spelling along (`agent.gazetteer`: "Dehli" offers "Delhi" too, which the model was trained to write).
+But it would also force some span ("umbrella") on a model that wanted a place nobody named ("London"). The
+llama.cpp decoder reports where the grammar overruled the model and how much probability the model gave to what the
+grammar allowed there (`Usage.grammar_overrides`); a place whose start was forced with less than `COPY_FLOOR` of it
+is a place nobody named (`forced_places`), and the agent asks for it, as for any place nobody named
+(`agent.endings.missing_value`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from agent.endings import USER_SUPPLIED
 from agent.format import ToolCallParseError, looks_like_call, parse_tool_calls
+from agent.gazetteer import usual_spelling
 from agent.messages import Message
 
 # Calibrated on the generated validation split (never the test split) for smollm2-135m-funccall: temperature 0, the
@@ -97,9 +100,11 @@ def _capitalised(span: str) -> str:
 
 
 def place_choices(conversation: Iterable[Message], recent: int = RECENT_USER_MESSAGES,
-                  limit: int = MAX_CHOICES) -> list[str]:
+                  limit: int = MAX_CHOICES, fix_spellings: bool = True) -> list[str]:
     """Every span of 1 to 4 words of the user's last `recent` messages (the latest first) that may be a place name
-    (`_starts_place`), each also capitalised; surrounding punctuation stripped, duplicates dropped, at most `limit`.
+    (`_starts_place`), each also capitalised and, with `fix_spellings`, followed by the usual spelling of a city it
+    misspells (`agent.gazetteer.usual_spelling`: "Dehli" -> "Delhi"); surrounding punctuation stripped, duplicates
+    dropped, at most `limit`.
     The places of calls already made since then come first: a follow-up ("And in °F?") may repeat the place of the
     call before it."""
     messages = list(conversation)
@@ -112,6 +117,8 @@ def place_choices(conversation: Iterable[Message], recent: int = RECENT_USER_MES
         for span in _spans(message.content or "") if message.role == "user" else ():
             choices.setdefault(span)
             choices.setdefault(_capitalised(span))
+            if fix_spellings and (usual := usual_spelling(span)):
+                choices.setdefault(usual)
     return list(choices)[:limit]
 
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from agent.backends.base import LLM, BackendError, GenerationParams, Usage
-from agent.endings import grammar_for, missing_value
+from agent.endings import grammar_for, grounded_calls, missing_value
 from agent.format import ToolCallParseError, classify_opening, parse_tool_calls
 from agent.places import copy_choices, forced_places
 from evaluation.cases import EvalCase
@@ -152,25 +152,35 @@ def effective_reply(record: DecisionRecord, variant: Variant) -> str:
     return record.reply_call or record.reply
 
 
-def asked(case: EvalCase, reply: str, overrides: list[tuple[int, float]] | None = None) -> bool:
-    """Would the agent ask for a missing place instead of running this reply's calls? (`overrides`: where the call
-    grammar overruled the model in this reply, as the agent reads them.)"""
+def run_calls(case: EvalCase, reply: str, overrides: list[tuple[int, float]] | None = None) -> str:
+    """What the agent runs of a reply (agent/loop.py): the reply itself; or, where a call fills a place or value nobody
+    gave (or the grammar forced), only the calls whose values were all given ("[...]", `grounded_calls`); or "" when
+    no call is left and the agent asks. (`overrides`: where the call grammar overruled the model in this reply, as the
+    agent reads them.)"""
     try:
         calls = parse_tool_calls(reply)
     except ToolCallParseError:
-        return False
+        return reply
     forced = forced_places(reply, overrides)
-    return bool(calls) and missing_value(calls, case.specs, case.messages, forced) is not None
+    if not calls or missing_value(calls, case.specs, case.messages, forced) is None:
+        return reply
+    kept = grounded_calls(calls, case.specs, case.messages, forced)
+    return "[" + ", ".join(call.to_python() for call in kept) + "]" if kept else ""
+
+
+def asked(case: EvalCase, reply: str, overrides: list[tuple[int, float]] | None = None) -> bool:
+    """Would the agent ask for a missing place instead of running any of this reply's calls?"""
+    return bool(reply) and run_calls(case, reply, overrides) == ""
 
 
 def score_variant(case: EvalCase, record: DecisionRecord, variant: Variant) -> tuple[SampleScore, bool]:
-    """The first call's score under `variant`, and whether the agent asked instead of calling."""
+    """The first call's score under `variant` (of the calls the agent runs), and whether it asked instead of calling."""
     reply = effective_reply(record, variant)
-    was_asked = variant.ask and asked(case, reply, record.overrides_of(reply))
-    score = score_reply(case, "" if was_asked else reply)
-    if was_asked:  # the format of what the model wrote still counts
+    run = run_calls(case, reply, record.overrides_of(reply)) if variant.ask else reply
+    score = score_reply(case, run)
+    if run != reply:  # the format of what the model wrote still counts
         score.format_valid = score_reply(case, reply).format_valid
-    return score, was_asked
+    return score, bool(reply) and run == ""
 
 
 # ------------------------------------------------------------------------------------------ rates with intervals

@@ -230,18 +230,19 @@ def ask_section(model: str, fit: dict | None, args) -> list[str]:
             calls = parse_tool_calls(reply) if case is not None else []
         except ToolCallParseError:
             continue
+        run = dec.run_calls(case, reply, record.overrides_of(reply)) if calls else reply
         kinds = {"weather" if "weather" in c.name else "Wikipedia" for c in calls}
         if not kinds:
             continue
         kind = "weather" if "weather" in kinds else "Wikipedia"
-        was_asked = dec.asked(case, reply, record.overrides_of(reply))
+        was_asked = run == ""  # the agent asks; else it runs `run`: every call, or those whose values were given
         if case.should_call:
             called[kind] += 1
             wrong[kind] += was_asked
             wanted = {str(v).casefold() for expected in case.expected for name, params in expected.items()
                       if "weather" in name for v in params.get("location", [])}
             said = " ".join(m.content for m in case.messages if m.role == "user").casefold()
-            weather_calls = [c for c in calls if "weather" in c.name]
+            weather_calls = [c for c in parse_tool_calls(run) if "weather" in c.name] if run else []
             for call in weather_calls if wanted and not was_asked else []:  # a weather place is wanted
                 place = str(call.arguments.get("location", "")).strip().casefold()
                 places += 1
@@ -273,11 +274,13 @@ def turns_section(model: str, args) -> list[str]:
                 continue
             m = tv.turn_metrics(chosen)
             rows.append([variant, server, m["n"], ci(m["ended_in_answer"]), ci(m["faithful_after_success"]),
-                         ci(m["wiki_called"]), ci(m["states_article"]), ci(m["faithful_after_failure"]),
+                         ci(m["wiki_called"]), ci(m["states_article"]), ci(m["states_article_only"]),
+                         ci(m["faithful_after_failure"]),
                          ci(m["invented_without_call"]), ci(m["asked_on_missing"]), ci(m["asked_wrongly"]),
                          ci(m["truncated"]), ", ".join(f"{k} {v}" for k, v in m["endings"].items())])
     headers = ["Pieces", "Server", "Turns", "Ends in an answer", "States the tool's temperature (after success)",
-               "Searches (Wikipedia question)", "States the article (after success)", "Says it failed (after failure)",
+               "Searches (Wikipedia question)", "States the article (after success)",
+               "... and adds no number it lacks", "Says it failed (after failure)",
                "Invented report (no call)", "Asks (no city named)", "Asks wrongly (city named)", "Cut at limit",
                "Endings"]
     return [f"#### {model}: whole turns ({data['wall_s']:.0f} s)", "", markdown_table(headers, rows), ""]

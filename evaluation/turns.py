@@ -38,6 +38,7 @@ _FAILED = re.compile(r"could not|couldn't|can't|cannot|unable|fail|not reach|una
                      r"don't know a place|no place|sorry", re.IGNORECASE)
 # The answer asks which place (the agent's question or the model's own): "Which city should I check?"
 _ASKS_FOR_PLACE = re.compile(r"\b(?:which|what|where)\b[^?.!]*\?|\b(?:city|place|location)\b[^.!]*\?", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _TEMPERATURE_CLAIM = re.compile(r"-?\d+(?:[.,]\d+)?\s*(?:°|degrees?|ºC|C\b)", re.IGNORECASE)
 
 SETTINGS_ON = {}
@@ -179,6 +180,36 @@ def run_turns(llm: LLM, prompts: Sequence[TurnPrompt], variants: dict[str, dict[
     return records
 
 
+def numbers_in(text: str) -> set[str]:
+    """The numbers of a text as digits: "720,000" -> "720000", "1815–1852" -> {"1815", "1852"}, "3.5" kept."""
+    return {re.sub(r"(?<=\d),(?=\d{3}\b)", "", n).rstrip(".,") for n in _NUMBER.findall(text)}
+
+
+def article_text(call: str) -> str:
+    """The text of the article the fake Wikipedia (fakes/wikipedia.py) serves for a recorded search call, or ""."""
+    from agent.format import ToolCallParseError, parse_tool_calls
+    from fakes.wikipedia import find_article, search_titles
+
+    try:
+        parsed = parse_tool_calls(call)
+    except ToolCallParseError:
+        return ""
+    texts = []
+    for one in parsed:
+        query = str(one.arguments.get("query", "")) if one.name == "search_wikipedia" else ""
+        for title in search_titles(query, 1) if query else ():
+            article = find_article(title)
+            texts += [article.title, article.extract] if article else []
+    return " ".join(texts)
+
+
+def adds_numbers(record: TurnRecord) -> bool:
+    """Does a Wikipedia answer state a number (a year, a date, a figure) neither the user nor the articles it found
+    gave? ("Ada Lovelace (1770–1852) was ..." where the article gives no dates: yes.)"""
+    given = numbers_in(record.text) | numbers_in(" ".join(article_text(call) for call in record.calls))
+    return bool(numbers_in(record.answer) - given)
+
+
 def turn_metrics(records: Sequence[TurnRecord]) -> dict[str, Any]:
     from evaluation.decisions import wilson
 
@@ -193,6 +224,7 @@ def turn_metrics(records: Sequence[TurnRecord]) -> dict[str, Any]:
         "faithful_after_success": wilson(sum(bool(r.faithful) for r in judged if r.ok_calls and r.mode != "wiki"),
                                          sum(1 for r in judged if r.ok_calls and r.mode != "wiki")),
         "states_article": wilson(sum(bool(r.faithful) for r in searched), len(searched)),
+        "states_article_only": wilson(sum(bool(r.faithful) and not adds_numbers(r) for r in searched), len(searched)),
         "wiki_called": wilson(sum(bool(r.calls) for r in records if r.mode == "wiki"),
                               sum(1 for r in records if r.mode == "wiki")),
         "faithful_after_failure": wilson(sum(bool(r.faithful) for r in judged if r.failed_calls and not r.ok_calls),

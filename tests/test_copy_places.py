@@ -252,6 +252,26 @@ def test_the_evaluation_asks_where_the_agent_asks_and_reads_old_records():
     assert record.overrides is None and record.overrides_of(reply) is None
 
 
+def test_the_evaluation_runs_what_the_agent_runs_of_two_calls_with_one_forced_place():
+    # As test_of_two_calls_only_the_one_with_a_forced_place_is_dropped: the agent runs Oslo's call and drops the other,
+    # so the evaluation scores Oslo's call, not a question (it once counted any forced place as asking).
+    question = "weather in oslo? and do i need sunscreen?"
+    both = '[get_current_weather(location="Oslo"), get_current_weather(location="Sunscreen")]'
+    case = EvalCase("c1", "gen:weather_current", "generated", [Message("system", "Tools."), *user(question)], WEATHER,
+                    expected=[{"get_current_weather": {"location": ["Oslo"]}}])
+    forced = [(both.index("Sunscreen"), COPY_FLOOR / 20)]
+    assert dec.run_calls(case, both, forced) == '[get_current_weather(location="Oslo")]'
+    assert not dec.asked(case, both, forced)
+    assert dec.run_calls(case, both) == both  # nothing forced: both run ("sunscreen" was said)
+    only = '[get_current_weather(location="Sunscreen")]'
+    assert dec.run_calls(case, only, [(only.index("Sunscreen"), COPY_FLOOR / 20)]) == ""
+    record = dec.load_records([{"case_id": "c1", "category": case.category, "source": "generated", "should_call": True,
+                                "p_call": 0.9, "reply": both, "reply_grammar": both, "reply_call": both,
+                                "overrides": forced, "call_overrides": forced}])[0]
+    score, was_asked = dec.score_variant(case, record, dec.Variant("on", threshold=0.5, grammar=True, ask=True))
+    assert not was_asked and score.called and score.calls == '[get_current_weather(location="Oslo")]', score
+
+
 def test_record_case_copies_places_and_keeps_the_overrides():
     case = weather_case(SUNSCREEN)
     llm = DecidingLLM([sunscreen_choice(0.001)], reports_grammar_overrides=True)
@@ -335,3 +355,15 @@ def test_the_real_model_made_to_call_where_no_word_could_be_a_place_asks(tuned_l
     first = next(e for e in events if isinstance(e, LLMCallFinished))
     assert first.text.startswith("[get_"), first.text
     assert runs == [] and final.text == question_for("location") and final.ending == "asked", final.text
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("question, place", [("What's the weather in Sydny?", "Sydney"),
+                                             ("What is the weather like in Londn?", "London"),
+                                             ("Will it rain in Pariss this week?", "Paris")])
+def test_the_real_model_calls_for_the_city_a_user_misspelt_under_its_usual_name(tuned_llm, tool_env, question, place):
+    # Only the user's words would give a call for "Sydny", which the weather service does not know; the grammar also
+    # offers the usual spelling (agent/gazetteer.py), which the fine-tuned model was trained to write.
+    _, final, runs = tuned_turn(tuned_llm, question)
+    assert runs and {e.call.arguments["location"] for e in runs} == {place} and all(e.ok for e in runs), runs
+    assert states_temperature(final.text, temperatures_in(runs[0].result)), final.text

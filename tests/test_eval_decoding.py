@@ -182,3 +182,26 @@ def test_a_turn_asks_for_the_place_in_the_agents_question_or_the_models_own():
     assert asks_for_place(turn("Where should I check the weather?"))
     assert not asks_for_place(turn("A light jacket is a good idea."))
     assert not asks_for_place(turn("Where in Oslo? 4 °C.", calls=['get_current_weather(location="Oslo")']))
+
+
+def wiki_turn_record(text: str, call: str, answer: str):
+    from evaluation.turns import TurnRecord
+
+    return TurnRecord("t-1", "wiki_lookup", "on", "up", text, answer, "answer", [call], 1, 0, False, False, True,
+                      True, 2, 1.0, "wiki")
+
+
+@pytest.mark.parametrize("answer, adds", [
+    ("Ada Lovelace (1770–1852) was an English mathematician and writer.", True),  # the article gives no dates
+    ("Ada Lovelace was an English mathematician and writer, known for Babbage's engine.", False),
+    ("According to Wikipedia, Oslo has a population of about 720,000.", False),  # the article's own figure
+    ("Oslo has about 720,000 people and was founded in 1040.", True),
+])
+def test_a_wikipedia_answer_adds_numbers_when_it_states_one_neither_the_user_nor_the_article_gave(answer, adds):
+    from evaluation.turns import adds_numbers, turn_metrics
+
+    topic = "Oslo" if "Oslo" in answer else "Ada Lovelace"
+    record = wiki_turn_record(f"Tell me about {topic}", f'search_wikipedia(query="{topic}")', answer)
+    assert adds_numbers(record) is adds
+    metrics = turn_metrics([record])
+    assert metrics["states_article"][0] == 1.0 and metrics["states_article_only"][0] == (0.0 if adds else 1.0)
