@@ -19,7 +19,9 @@ from agent.prompts import MODES
 from fakes.models import ScriptedLLM
 from stage_cli import SettingsParser, parse_config
 from tools import get_tools
+from training.dataset import builders as B
 from training.dataset import generate as D
+from training.dataset import tool_turns as TT
 from training.dataset.variety import date_pools, noisy, protected_words
 
 SIZE = 900  # train 900, validation 90, test 120: every category in every split, built in about a second
@@ -95,6 +97,57 @@ def test_answer_turns_state_the_numbers_and_names_of_their_tool_results(built):
             else:
                 assert value.casefold() in results.casefold(), (sample["id"], value)
             assert D.mentions(target(sample), value)
+
+
+@pytest.fixture(scope="module")
+def built_v4(tmp_path_factory):
+    """The fourth adapter's data options (training/recipes/smollm2-135m-funccall-v4.toml)."""
+    config = D.DatasetConfig(out=tmp_path_factory.mktemp("v4-data"), seed=0, size=SIZE, undated_share=0.5,
+                             more_phrasings=True)
+    splits, _ = D.build(config)
+    return {split: splits[split] for split in D.SPLITS}
+
+
+def person_summaries(files) -> tuple[int, int, set]:
+    """(answers whose article summary dates a person, those whose summary lost the dates, their samples' ids)"""
+    dated = undated = 0
+    ids = set()
+    people = {t.title for t in B.load_topics() if TT._DATES.search(t.summary)}
+    for sample in all_samples(files):
+        articles = [r for r in ipython_results(sample) if "summary" in r and r.get("title") in people]
+        if sample["category"] == "answer" and articles:
+            ids.add(sample["id"])
+            dated += bool(TT._DATES.search(articles[0]["summary"]))
+            undated += not TT._DATES.search(articles[0]["summary"])
+    return dated, undated, ids
+
+
+def test_answers_about_an_article_state_only_the_dates_its_summary_gives(built, built_v4):
+    # The third adapter added "(1971–1990)" to a summary without dates; with --undated-share its answers learn not to.
+    for files in (built[1], built_v4):
+        for sample in all_samples(files):
+            if sample["category"] != "answer" or not any("summary" in r for r in ipython_results(sample)):
+                continue
+            given = json.dumps(ipython_results(sample), ensure_ascii=False)
+            given += " ".join(m["content"] for m in sample["messages"] if m["role"] == "user")
+            years = set(re.findall(r"\b\d{3,4}\b", target(sample)))
+            assert years <= set(re.findall(r"\b\d{3,4}\b", given)), (sample["id"], years)
+    dated, undated, _ = person_summaries(built[1])
+    assert dated and undated == 0, "the default data keeps every summary as written"
+    dated, undated, _ = person_summaries(built_v4)
+    assert dated and undated and 0.3 < undated / (dated + undated) < 0.7, (dated, undated)
+
+
+def test_more_phrasings_draws_the_more_groups_only_when_asked(built, built_v4):
+    def groups(files):
+        return Counter(t.rsplit(".", 1)[0] for s in all_samples(files) for t in s["templates"])
+
+    default, more = groups(built[1]), groups(built_v4)
+    assert not [g for g in default if g.endswith("_more")]
+    assert more["par.mixed_more"] and more["fu.unit_more"]
+    assert more["fu.unit"] + more["fu.unit_more"] > default["fu.unit"]
+    with pytest.raises(ValueError, match="undated-share"):
+        D.build_split("train", 10, 0, undated_share=1.5)
 
 
 def test_error_answers_name_the_place_or_topic_and_invent_no_temperature(built):
@@ -384,7 +437,7 @@ def test_dataset_flags_are_generated_from_the_config_with_help_text(tmp_path):
     parser = SettingsParser([D.DatasetConfig])
     flags = {a.dest: a for a in parser._actions if a.dest != "help"}
     assert set(flags) == {"out", "seed", "size", "validation_size", "test_size", "other_tools_share",
-                          "out_of_mode_share", "config"}
+                          "out_of_mode_share", "undated_share", "more_phrasings", "config"}
     assert all(a.help for a in flags.values())
     config = parse_config(D.DatasetConfig, ["--out", str(tmp_path), "--size", "50", "--test-size", "none"])
     assert config.out == tmp_path and config.size == 50 and config.test_size is None

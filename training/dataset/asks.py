@@ -234,6 +234,13 @@ PARALLEL = bank("par.current", [
     "What's the weather in {city}, and who was {name}?", "Tell me about {mention} and check the weather in {city}.",
     "Look up {mention} on Wikipedia and tell me the weather in {city}.",
     "Two things: the weather in {city}, and a short summary of {mention}.",
+]) + bank("par.mixed_more", [  # more ways of asking for both (a group of its own: par.mixed's held-out set stays)
+    "Look up {mention} for me, and what's the weather like in {city}?",
+    "I need some background on {mention} and the current weather in {city}.",
+    "Can you search for {mention} and also get the weather in {city}?",
+    "What do you know about {mention}? Plus the weather in {city}, please.",
+    "Explain {mention} briefly, then give me the weather in {city}.",
+    "How's the weather in {city}? And can you look up {mention} too?",
 ])
 
 # ------------------------------------------------------------------------------------------------ Wikipedia
@@ -297,7 +304,9 @@ FOLLOW_TOMORROW = bank("fu.tomorrow", [("And tomorrow?", {"days": 2}), ("What ab
                                        ("What about the next few days?", {}),
                                        ("How about the next {n} days?", {"days": "n"})])
 FOLLOW_UNIT = bank("fu.unit", ["Can you give me that in Fahrenheit?", "In Fahrenheit, please.",
-                               "What's that in °F?", "Could you switch to Fahrenheit?"])
+                               "What's that in °F?", "Could you switch to Fahrenheit?"]) + bank("fu.unit_more", [
+    "And in Fahrenheit?", "Switch that to Fahrenheit.", "I only understand Fahrenheit.",
+    "Can you do Fahrenheit instead?", "How much is that in degrees F?"])  # a group of its own, as par.mixed_more
 FOLLOW_THANKS = bank("fu.thanks", ["Thanks!", "Great, thank you.", "Perfect, thanks a lot!", "Cool, thanks.",
                                    "Thank you, that's all I needed."])
 FOLLOW_UMBRELLA = bank("fu.umbrella", [("So do I need an umbrella?", {"intent": "umbrella"}),

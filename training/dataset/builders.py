@@ -129,9 +129,12 @@ class Ctx:
     today: dt.date
     pools: Pools
     out_of_mode_share: float = OUT_OF_MODE_SHARE
+    undated_share: float = 0.0  # of the Wikipedia results for a dated summary, those that drop its dates (wiki_result)
+    more_phrasings: bool = False  # also draw the "_more" template groups (asks.py) and more Fahrenheit follow-ups
 
     def pick(self, bank: str, where: Callable[[Template], bool] = lambda t: True) -> Template:
-        choices = [t for t in self.pools.templates[bank] if where(t)]
+        choices = [t for t in self.pools.templates[bank]
+                   if where(t) and (self.more_phrasings or not t.group.endswith("_more"))]
         if not choices:
             raise NoChoice(f"no {bank} template fits in this split")
         return self.rng.choice(choices)

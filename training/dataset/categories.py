@@ -76,20 +76,20 @@ def parallel_turn(ctx: Ctx, kind: str) -> Turn:
     if len(ctx.pools.cities) < 2:
         raise NoChoice("a parallel call needs two cities")
     a, b = rng.sample(ctx.pools.cities, 2)
-    template = ctx.pick("parallel", lambda t: t.group == f"par.{kind}")
+    template = ctx.pick("parallel", lambda t: t.group in (f"par.{kind}", f"par.{kind}_more"))
     if kind == "mixed":
         people = [t for t in ctx.pools.topics if t.kind == "person"]
         topic = rng.choice(people if "{name}" in template.text else ctx.pools.topics)  # "who was {name}"
         user = fill(template.text, city=city_text(ctx, a, template), name=topic.name, mention=topic.mention)
         weather = ToolCall("get_current_weather", {"location": a.name})
         wiki = ToolCall("search_wikipedia", {"query": topic.query})
-        current, article = current_result(rng, a, ctx.today, "celsius"), wiki_result(topic)
+        current, article = current_result(rng, a, ctx.today, "celsius"), wiki_result(topic, rng, ctx.undated_share)
         topic_at = min(template.text.find(slot) for slot in ("{mention}", "{name}") if slot in template.text)
         wiki_first = topic_at < template.text.index("{city}")  # call in the order the user asked
         calls, results = ([wiki, weather], [article, current]) if wiki_first else ([weather, wiki], [current, article])
         answer = fill(A.MIXED_ANSWER, city=a.name, temp=fmt(current["temperature"]), u="°C",
                       cond=current["conditions"], topic=topic.mention, title=topic.title,
-                      text=first_sentences(topic.summary, 1))
+                      text=first_sentences(article["summary"], 1))
         return Turn(user, answer, calls, results, [a.name, fmt(current["temperature"]), topic.title],
                     templates=[template.id], entities=[f"city:{a.name}", f"wiki:{topic.title}"])
     days, slots = days_argument(ctx, template, 2, 5)

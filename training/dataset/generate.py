@@ -72,6 +72,12 @@ class DatasetConfig:
     out_of_mode_share: float = field(default=OUT_OF_MODE_SHARE, metadata={
         "help": "Share of the no-tool samples outside 'all' mode that ask for what the mode has no tool for (facts "
                 "about a place or a person in weather mode, weather in Wikipedia or chat mode)."})
+    undated_share: float = field(default=0.0, metadata={
+        "help": "Share of the Wikipedia results for a dated summary ('Ada Lovelace (1815–1852) was ...') that drop "
+                "the dates, so answers learn to state only the dates a summary gives. 0 writes the original mix."})
+    more_phrasings: bool = field(default=False, metadata={
+        "help": "Also draw the '_more' phrasing groups (six more ways to ask for an article and the weather at "
+                "once, five more Fahrenheit follow-ups) and twice the Fahrenheit follow-ups."})
 
     def split_sizes(self) -> dict[str, int]:
         validation = self.size // 10 if self.validation_size is None else self.validation_size
@@ -209,10 +215,12 @@ def category_counts(total: int, other_tools_share: float = 0.0) -> dict[str, int
 
 
 def build_split(split: str, size: int, seed: int, other_tools_share: float = 0.0,
-                out_of_mode_share: float = OUT_OF_MODE_SHARE) -> tuple[list[dict], dict[str, Any]]:
+                out_of_mode_share: float = OUT_OF_MODE_SHARE, undated_share: float = 0.0,
+                more_phrasings: bool = False) -> tuple[list[dict], dict[str, Any]]:
     """Generate, verify and deduplicate one split; returns (samples, its stats)."""
-    if not 0.0 <= out_of_mode_share <= 1.0:
-        raise ValueError(f"--out-of-mode-share must be in [0, 1], not {out_of_mode_share}")
+    for name, share in (("--out-of-mode-share", out_of_mode_share), ("--undated-share", undated_share)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], not {share}")
     pools = split_pools()[split]
     dates = date_pools(seed, SPLITS)[split]
     samples, seen = [], set()
@@ -226,7 +234,7 @@ def build_split(split: str, size: int, seed: int, other_tools_share: float = 0.0
             attempts += 1
             today = rng.choice(dates)
             try:
-                draft = CATEGORIES[category](Ctx(rng, today, pools, out_of_mode_share))
+                draft = CATEGORIES[category](Ctx(rng, today, pools, out_of_mode_share, undated_share, more_phrasings))
             except (NoChoice, IndexError) as exc:  # IndexError: rng.choice on an empty pool
                 dropped[f"{category}: nothing fits ({type(exc).__name__})"] += 1
                 continue
@@ -291,7 +299,8 @@ def build(config: DatasetConfig) -> tuple[dict[str, list[dict]], dict[str, Any]]
     splits, stats = {}, {"seed": config.seed, "sizes": config.split_sizes(), "splits": {}}
     for split, size in config.split_sizes().items():
         splits[split], stats["splits"][split] = build_split(split, size, config.seed, config.other_tools_share,
-                                                            config.out_of_mode_share)
+                                                            config.out_of_mode_share, config.undated_share,
+                                                            config.more_phrasings)
     return splits, stats
 
 

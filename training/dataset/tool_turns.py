@@ -10,12 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import re
 from urllib.parse import quote
 
 from agent.format import ToolCall
 from training.dataset import answers as A
 from training.dataset.asks import Template
 from training.dataset.builders import City, Ctx, Topic, Turn, capitalise, day_label, fill, first_sentences, fmt, to_f
+
+_DATES = re.compile(r" \((?:born |died |c\. )?\d[^()]*\)")  # " (1815–1852)", " (551–479 BC)", " (died 415 AD)"
 
 # ------------------------------------------------------------------------------------ simulated tool results
 
@@ -90,13 +93,21 @@ def forecast_result(rng: random.Random, city: City, today: dt.date, days: int, u
     return tool_result(place_fields(city.label), city.timezone, entries, units)
 
 
-def wiki_result(topic: Topic) -> dict:
-    """What search_wikipedia returns for a found article (tools/wiki.py `article_result`, default summary size)."""
+def wiki_result(topic: Topic, rng: random.Random | None = None, undated_share: float = 0.0) -> dict:
+    """What search_wikipedia returns for a found article (tools/wiki.py `article_result`, default summary size). With
+    `rng`, a summary that dates its subject ("Ada Lovelace (1815–1852) was ...") loses the dates in `undated_share` of
+    the draws (`--undated-share`; 0, the committed adapter's data, draws nothing), as many real summaries have none:
+    an answer that copies the summary then has none either, so a model can learn to state the dates a summary gives
+    instead of adding some to every person (the third adapter: "Freddie Mercury (1971–1990)" for a summary without
+    dates)."""
     from tools.config import ToolsConfig
     from tools.wiki import article_result
 
+    summary = topic.summary
+    if rng is not None and undated_share > 0 and _DATES.search(summary) and rng.random() < undated_share:
+        summary = _DATES.sub("", summary, count=1)
     url = "https://en.wikipedia.org/wiki/" + quote(topic.title.replace(" ", "_"), safe="()_,'")
-    return article_result(topic.query, topic.title, url, topic.summary, ToolsConfig.from_env({}).wiki_summary_chars)
+    return article_result(topic.query, topic.title, url, summary, ToolsConfig.from_env({}).wiki_summary_chars)
 
 
 # ------------------------------------------------------------------------------------------ answer writing
@@ -236,7 +247,7 @@ def wiki_turn(ctx: Ctx, topic: Topic | None = None, template: Template | None = 
     topic = topic or ctx.rng.choice(ctx.pools.topics)
     template = template or wiki_template(ctx, topic, english_only)
     user = capitalise(fill(template.text, **_topic_slots(topic)))
-    result = wiki_result(topic)
+    result = wiki_result(topic, ctx.rng, ctx.undated_share)
     answer, mention = wiki_answer(ctx.rng, result)
     return Turn(user, answer, [ToolCall("search_wikipedia", {"query": topic.query})], [result], mention,
                 templates=[template.id], entities=[f"wiki:{topic.title}"])
