@@ -41,9 +41,9 @@ def preload(manager: ModelManager, name: str) -> None:
             log.info("loaded %s in %.1f s", name, manager.load_seconds.get(name, 0.0))
         except ModelLoadError as exc:
             log.warning("could not preload %s: %s", name, exc)
-        from agent.gazetteer import usual_spelling
+        from agent.gazetteer import prepare
 
-        usual_spelling("Dehli")  # builds the city index (about 1 s) before the first question needs it
+        prepare()  # the city index for misspelt places (about 1 s), before the first question needs it
 
     threading.Thread(target=load, name=f"preload-{name}", daemon=True).start()
 

@@ -87,6 +87,12 @@ def common_words(span: str) -> bool:
     return all(counts[word] >= COMMON for word in re.findall(r"[^\W\d_]+", span.casefold()))
 
 
+def prepare() -> None:
+    """Build the city index and load the English word counts now (the app does it at start, in the background)."""
+    _index()
+    _english()
+
+
 def usual_spelling(span: str) -> str | None:
     """The usual name of the city `span` misspells or spells another way, or None (a usual name already, too short,
     common English words, or no city close enough)."""
