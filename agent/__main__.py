@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tool-eagerness", type=_eagerness, default=None, metavar="0-1",
                         help="how readily the model calls a tool: it calls when P(call) >= 1 - eagerness (1 always, "
                              "0 never; default: the threshold fitted for the model in the catalogue)")
+    parser.add_argument("--free-numbers", action="store_true",
+                        help="let an answer that retells an article write numbers nobody gave (agent/numbers.py)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per event")
     parser.add_argument("--input", help="JSONL file of prompts to run with the model loaded once")
     parser.add_argument("--list-models", action="store_true", help="print the catalogue's model names and exit")
@@ -180,6 +182,7 @@ def main(argv: list[str] | None = None, out=None, err=None) -> int:
         max_llm_calls=args.max_llm_calls,
         icl=args.icl,
         tool_eagerness=args.tool_eagerness,
+        ground_numbers=not args.free_numbers,
         generation=GenerationParams(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed),
     )
     tools = get_tools()

@@ -45,6 +45,7 @@ from agent.events import (
 )
 from agent.format import PYTHON_TAG, ToolCall, ToolCallParseError, classify_opening, parse_tool_calls, validate_call
 from agent.messages import Message, tool_result_message
+from agent.numbers import given_numbers, retells_text
 from agent.places import copy_choices, forced_places
 from agent.prompts import get_mode, mode_system_prompt
 from agent.redaction import redact as redact_secrets
@@ -79,6 +80,9 @@ class AgentSettings:
         "help": "When every tool call failed, the agent says plainly what failed instead of asking the model."})
     ground_answers: bool = field(default=True, metadata={
         "help": "An answer after a weather call that states none of its temperatures gets the data added."})
+    ground_numbers: bool = field(default=True, metadata={
+        "help": "An answer that retells an article a tool found writes only numbers the user or the tools gave "
+                "(agent/numbers.py; the llama.cpp backend)."})
     generation: GenerationParams = field(default_factory=GenerationParams)
 
 
@@ -192,9 +196,11 @@ class Agent:
                 yield Notice(notice)
             prompt = [system, *history, *new_messages]
             no_call = self.tools and (force_prose or (last_call and self.settings.forbid_last_call))
+            this_call = replace(params, call_threshold=math.inf) if no_call else params
+            if self.settings.ground_numbers and retells_text(turn.successes):
+                this_call = replace(this_call, allowed_numbers=given_numbers(prompt))
             try:
-                reply, usage, streamed = yield from self._call(
-                    prompt, replace(params, call_threshold=math.inf) if no_call else params, stats, start)
+                reply, usage, streamed = yield from self._call(prompt, this_call, stats, start)
             except BackendError as exc:
                 message = redact_secrets(str(exc))
                 yield AgentError(message)

@@ -43,7 +43,7 @@ _TEMPERATURE_CLAIM = re.compile(r"-?\d+(?:[.,]\d+)?\s*(?:°|degrees?|ºC|C\b)", 
 
 SETTINGS_ON = {}
 SETTINGS_OFF = {"call_grammar": False, "forbid_last_call": False, "ask_for_missing": False, "answer_failures": False,
-                "ground_answers": False, "calibrated_decision": False}
+                "ground_answers": False, "calibrated_decision": False, "ground_numbers": False}
 
 
 @dataclass

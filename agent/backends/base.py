@@ -32,6 +32,9 @@ class GenerationParams:
     call_grammar: str | None = field(default=None, metadata={
         "help": "GBNF grammar: once a reply opens as a call, it is generated under it (only valid calls)."})
     repetition_guard: bool = field(default=True, metadata={"help": "Stop a reply that starts repeating itself."})
+    allowed_numbers: tuple[str, ...] | None = field(default=None, metadata={
+        "help": "Numbers a prose reply may write (agent/numbers.py; the agent sets them for an answer that "
+                "retells an article). None: any. Backends that cannot mask logits ignore it."})
 
 
 # The app's sampling defaults, defined once: the CLI's flags and the UI's sliders read them from here.
