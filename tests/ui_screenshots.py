@@ -69,9 +69,9 @@ def compare(page, out: Path, timeout_s: float, width: int = 1280) -> Path:
     return path
 
 
-def readme(page, path: Path, prompt: str, timeout_s: float) -> Path:
+def readme(page, path: Path, prompt: str, timeout_s: float, mode: str = "Weather") -> Path:
     """One real turn in the chat, its first tool call opened, as in the README."""
-    page.locator("#mode label", has_text="Weather").click()
+    page.locator("#mode label", has_text=mode).click()
     box = page.locator("#message textarea")
     box.fill(prompt)
     box.press("Enter")
@@ -91,6 +91,7 @@ def main(argv=None) -> None:
     parser.add_argument("--readme", type=Path, help="path of the README screenshot (a real model's turn)")
     parser.add_argument("--model", default="smollm2-135m-funccall", help="catalogue model for --readme")
     parser.add_argument("--prompt", default="What's the weather in Oslo right now?", help="question for --readme")
+    parser.add_argument("--mode", default="Weather", help="the mode button to press for --readme (its label text)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for an answer")
     args = parser.parse_args(argv)
     if not args.out and not args.readme:
@@ -115,7 +116,7 @@ def main(argv=None) -> None:
                     print(compare(page, args.out, args.timeout, width=390))
                 else:
                     args.readme.parent.mkdir(parents=True, exist_ok=True)
-                    print(readme(page, args.readme, args.prompt, args.timeout))
+                    print(readme(page, args.readme, args.prompt, args.timeout, args.mode))
                 page.close()
 
 
