@@ -58,7 +58,7 @@ CLOSING_MARGIN = 16  # inside a call, this close to max_tokens: close strings, c
 _CLOSING_CHARS = frozenset("\"')]}")
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 _MAX_BANS = 32  # prose guard: resamples per position before giving up on a reply that insists on a call
-MAX_REWINDS = 4  # numbers guard: parentheses given up per reply before a refused number is only resampled
+MAX_REWINDS = 4  # numbers guard: clauses undone per reply; at the next refused number the reply ends where it began
 
 
 class TokenTable:
