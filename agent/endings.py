@@ -83,11 +83,15 @@ def eagerness_from_threshold(threshold: float | None) -> float | None:
 
 # ---------------------------------------------------------------------------------------- asking for missing values
 
+def plain_text(text: str) -> str:
+    """Lower case without accents: "São Paulo" -> "sao paulo" (`agent.gazetteer` folds place names the same way)."""
+    plain = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in plain if not unicodedata.combining(c))
+
+
 def _word_list(text: str) -> list[str]:
     """Lower-case words without accents, in order: "São Paulo" and "sao paulo" match."""
-    plain = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in plain if not unicodedata.combining(c))
-    return re.findall(r"\w+", plain)
+    return re.findall(r"\w+", plain_text(text))
 
 
 def _words(text: str) -> set[str]:

@@ -22,12 +22,13 @@ background at start, with the default model's preload).
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import cache
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 from spellchecker import SpellChecker, WordFrequency
+
+from agent.endings import plain_text
 
 MIN_LETTERS = 5
 LONG_NAME = 10  # letters from which two edits are allowed
@@ -37,8 +38,7 @@ POPULOUS = 100_000  # a near miss is mended only to a city this big ("reverse" i
 
 def fold(text: str) -> str:
     """Lower case without accents or extra spaces: "São  Paulo" -> "sao paulo"."""
-    plain = unicodedata.normalize("NFKD", text.casefold())
-    return " ".join("".join(c for c in plain if not unicodedata.combining(c)).split())
+    return " ".join(plain_text(text).split())
 
 
 _NOT_LATIN = re.compile(r"[^\u0000-\u024f\u1e00-\u1eff]")  # letters outside Basic Latin .. Latin Extended

@@ -76,18 +76,36 @@ class Clause:
     held: list[bytes] = field(default_factory=list)  # its pieces, not yet shown
 
 
+@dataclass(frozen=True)
+class NumberTokens:
+    """The tokens of a vocabulary the guard looks at, found in one pass over its pieces (once per model: the decoder's
+    token table keeps them)."""
+
+    digits: dict[str, int]  # "0".."9" -> the token that is that digit alone
+    point: int | None  # the token "."
+    comma: int | None  # the token ","
+    parens: np.ndarray  # the tokens that open a parenthesis ("(", " (", "(\""): where the decoder may undo a clause
+
+    @classmethod
+    def of(cls, pieces: Sequence[bytes]) -> NumberTokens:
+        digits, point, comma, parens = {}, None, None, []
+        for i, piece in enumerate(pieces):
+            if len(piece) == 1 and chr(piece[0]) in DIGITS:
+                digits[chr(piece[0])] = i
+            point = i if point is None and piece == b"." else point
+            comma = i if comma is None and piece == b"," else comma
+            if piece.rfind(b"(") > piece.rfind(b")"):
+                parens.append(i)
+        return cls(digits, point, comma, np.asarray(parens, dtype=np.int32))
+
+
 class NumberGuard:
     """Which next tokens would make a reply write a number that is not one of `allowed`."""
 
-    def __init__(self, allowed: Iterable[str], pieces: Sequence[bytes]):
+    def __init__(self, allowed: Iterable[str], tokens: NumberTokens):
         self.allowed = frozenset(allowed)
         self.prefixes = {number[:end] for number in self.allowed for end in range(1, len(number) + 1)}
-        self.digits = {chr(p[0]): i for i, p in enumerate(pieces) if len(p) == 1 and chr(p[0]) in DIGITS}
-        self.point = pieces.index(b".") if b"." in pieces else None
-        self.comma = pieces.index(b",") if b"," in pieces else None
-        # Tokens that open a parenthesis ("(", " (", "(\""): where the decoder may rewind to (backends/decoding.py).
-        self.parens = np.asarray([i for i, piece in enumerate(pieces) if piece.rfind(b"(") > piece.rfind(b")")],
-                                 dtype=np.int32)
+        self.digits, self.point, self.comma, self.parens = tokens.digits, tokens.point, tokens.comma, tokens.parens
 
     def opens_clause(self, reply: bytes, piece: bytes) -> bool:
         """Does `piece` begin a clause the decoder may take back: a parenthesis, a comma, a colon, a semicolon, a

@@ -16,12 +16,13 @@ from agent import Agent, AgentSettings
 from agent.backends.base import GenerationParams, Usage
 from agent.events import FinalAnswer, LLMCallFinished, ToolCallFinished
 from agent.messages import Message
-from agent.numbers import NumberGuard, given_numbers, spellings
+from agent.numbers import NumberGuard, NumberTokens, given_numbers, spellings
 from agent.prompts import MODES
 from tools import get_tools
 
 PIECES = [*(d.encode() for d in "0123456789"), b".", b",", b" ", b"a", b" (", b")", b"\xe2\x80\x93", b":"]
 ID = {piece.decode(): i for i, piece in enumerate(PIECES)}
+TOKENS = NumberTokens.of(PIECES)
 
 
 def allowed_after(guard: NumberGuard, reply: str) -> set[str]:
@@ -48,7 +49,7 @@ def test_numbers_are_collected_from_the_user_and_the_tools_in_every_spelling_a_r
 
 
 def test_a_digit_may_only_write_towards_a_given_number_and_a_number_may_only_end_where_it_is_one():
-    guard = NumberGuard(["1815", "3.5", "1500"], PIECES)
+    guard = NumberGuard(["1815", "3.5", "1500"], TOKENS)
     assert allowed_after(guard, "Born ") == set(p.decode() for p in PIECES) - {"0", "2", "4", "5", "6", "7", "8", "9"}
     assert allowed_after(guard, "Born 1") == {"8", "5", ","}  # 18.. or 15..; "1," as in "1,500"
     assert allowed_after(guard, "Born 18") == {"1", ","}  # half a number: it must go on
@@ -60,12 +61,12 @@ def test_a_digit_may_only_write_towards_a_given_number_and_a_number_may_only_end
 
 
 def test_with_nothing_given_no_digit_may_be_written_and_words_are_free():
-    guard = NumberGuard([], PIECES)
+    guard = NumberGuard([], TOKENS)
     assert allowed_after(guard, "Freddie Mercury (") == {".", ",", " ", "a", " (", ")", "\u2013", ":"}
 
 
 def test_clauses_begin_at_parentheses_commas_colons_and_full_stops_but_not_inside_numbers():
-    guard = NumberGuard(["1500"], PIECES)
+    guard = NumberGuard(["1500"], TOKENS)
     assert guard.opens_clause(b"Mercury", b" (") and guard.opens_clause(b"Mercury", b",")
     assert guard.opens_clause(b"Queen", b".") and guard.opens_clause(b"says", b":")
     assert not guard.opens_clause(b"x 1", b",") and not guard.opens_clause(b"x 3", b".")

@@ -39,13 +39,14 @@ import math
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from agent.backends.base import GenerationParams
 from agent.backends.sampling import RepetitionGuard, TextStream, keep_only, sampler_chain
-from agent.numbers import Clause, NumberGuard
+from agent.numbers import Clause, NumberGuard, NumberTokens
 
 try:
     import llama_cpp
@@ -100,6 +101,11 @@ class TokenTable:
             tiers[0 if first == b'"' else 1 if first in (b")", b"}") else 2].append(token)
         self.closer_tiers = [np.asarray(t, dtype=np.int32) for t in tiers]
         self._grammars: OrderedDict[str, GrammarMatcher] = OrderedDict()
+
+    @cached_property
+    def number_tokens(self) -> NumberTokens:
+        """The tokens the number guard looks at (agent/numbers.py), found once per model."""
+        return NumberTokens.of(self.pieces)
 
     def grammar(self, text: str) -> GrammarMatcher:
         """The compiled grammar for this GBNF text, cached by text (one per tool set; the 16 most recent)."""
@@ -206,7 +212,7 @@ class Decoder:
         self.generated = 0
         self._opening_settled = False  # prose guard: the reply reads as prose for good, no more checks
         allowed = params.allowed_numbers
-        self.numbers = NumberGuard(allowed, table.pieces) if allowed is not None else None
+        self.numbers = NumberGuard(allowed, table.number_tokens) if allowed is not None else None
         self._rewinds, self._no_parens = 0, False
         self._logits_address, self._logits_view = None, None
 
