@@ -46,7 +46,7 @@ from agent.events import (
 from agent.format import PYTHON_TAG, ToolCall, ToolCallParseError, classify_opening, parse_tool_calls, validate_call
 from agent.messages import Message, tool_result_message
 from agent.numbers import given_numbers, retells_text
-from agent.places import copy_choices, forced_places
+from agent.places import copy_choices, forced_places, one_spelling
 from agent.prompts import get_mode, mode_system_prompt
 from agent.redaction import redact as redact_secrets
 from tools.base import Tool, timed
@@ -269,6 +269,8 @@ class Agent:
                 if len(kept) < len(calls):  # run what the user asked for; drop calls with values nobody gave
                     yield Notice(f"Not run: {len(calls) - len(kept)} call(s) with a place or value you did not give.")
                     calls, reply = kept, "[" + ", ".join(call.to_python() for call in kept) + "]"
+            if len(kept := one_spelling(calls)) < len(calls):  # "Londn" beside "London": the usual spelling, once
+                calls, reply = kept, "[" + ", ".join(call.to_python() for call in kept) + "]"
             new_messages.append(Message("assistant", reply))
             turn.reply_failures = []
             for result in (yield from turn.recorded(self._run_tools(calls, stats, turn.results))):

@@ -19,8 +19,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from agent.endings import USER_SUPPLIED
-from agent.format import ToolCallParseError, looks_like_call, parse_tool_calls
+from agent.endings import USER_SUPPLIED, call_key
+from agent.format import ToolCall, ToolCallParseError, looks_like_call, parse_tool_calls
 from agent.gazetteer import usual_spelling
 from agent.messages import Message
 
@@ -219,3 +219,15 @@ def value_start_masses(reply: str, overrides: Sequence[Sequence[float]] | None) 
     """Per place argument of the reply's calls: the least mass the grammar left the model at the start of its value
     (1.0 where it never refused the model's token there), as `forced_places` reads it. For calibrating `COPY_FLOOR`."""
     return [1.0 if mass is None else mass for masses in _start_masses(reply, overrides) for mass in masses.values()]
+
+
+def one_spelling(calls: Sequence[ToolCall]) -> list[ToolCall]:
+    """The calls less those that repeat another one's call under a misspelling of its place: the grammar offers both
+    the user's "Londn" and the usual "London", and the model may write a call for each; only London's is run."""
+    def with_place(call: ToolCall, name: str, place: str) -> str:
+        return call_key(ToolCall(call.name, {**call.arguments, name: place}))
+
+    keys = {call_key(call) for call in calls}
+    return [call for call in calls if not any(
+        isinstance(value := call.arguments.get(name), str) and (usual := usual_spelling(value))
+        and with_place(call, name, usual) in keys for name in USER_SUPPLIED)]

@@ -20,7 +20,7 @@ from typing import Any
 from agent.backends.base import LLM, BackendError, GenerationParams, Usage
 from agent.endings import grammar_for, grounded_calls, missing_value
 from agent.format import ToolCallParseError, classify_opening, parse_tool_calls
-from agent.places import copy_choices, forced_places
+from agent.places import copy_choices, forced_places, one_spelling
 from evaluation.cases import EvalCase
 from evaluation.runner import first_call
 from evaluation.scoring import SampleScore, score_reply
@@ -155,17 +155,21 @@ def effective_reply(record: DecisionRecord, variant: Variant) -> str:
 def run_calls(case: EvalCase, reply: str, overrides: list[tuple[int, float]] | None = None) -> str:
     """What the agent runs of a reply (agent/loop.py): the reply itself; or, where a call fills a place or value nobody
     gave (or the grammar forced), only the calls whose values were all given ("[...]", `grounded_calls`); or "" when
-    no call is left and the agent asks. (`overrides`: where the call grammar overruled the model in this reply, as the
-    agent reads them.)"""
+    no call is left and the agent asks; of two calls that differ in a place one misspells ("Londn", "London"), only
+    the usual spelling's (`agent.places.one_spelling`). (`overrides`: where the call grammar overruled the model in this
+    reply, as the agent reads them.)"""
     try:
         calls = parse_tool_calls(reply)
     except ToolCallParseError:
         return reply
     forced = forced_places(reply, overrides)
-    if not calls or missing_value(calls, case.specs, case.messages, forced) is None:
-        return reply
-    kept = grounded_calls(calls, case.specs, case.messages, forced)
-    return "[" + ", ".join(call.to_python() for call in kept) + "]" if kept else ""
+    if calls and missing_value(calls, case.specs, case.messages, forced) is not None:
+        kept = grounded_calls(calls, case.specs, case.messages, forced)
+        if not kept:
+            return ""
+        calls, reply = kept, "[" + ", ".join(call.to_python() for call in kept) + "]"
+    once = one_spelling(calls)  # "Londn" beside "London": the usual spelling's call, once
+    return reply if len(once) == len(calls) else "[" + ", ".join(call.to_python() for call in once) + "]"
 
 
 def asked(case: EvalCase, reply: str, overrides: list[tuple[int, float]] | None = None) -> bool:

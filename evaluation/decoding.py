@@ -38,6 +38,8 @@ from evaluation.report import markdown_table, write_json, write_text
 DEFAULT_MODELS = ("smollm2-135m", "smollm2-135m-funccall")
 ICL = "+icl"  # `--models smollm2-135m+icl`: that catalogue model with few-shot examples in every system prompt
 GROUPS = ("validation", "test", "simple", "multiple", "irrelevance")
+BUILD_INVENTED = ("python -m training.dataset --out {dir} --seed 0 --size 400 --validation-size 400 --test-size 40 "
+                  "--other-tools-share 0.5")  # `--groups invented`: prompts listing invented functions, their own draw
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,8 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "examples (the few-shot baseline).")
     parser.add_argument("--stages", nargs="+", default=["records", "turns", "page"],
                         choices=["records", "turns", "page"], help="What to run (default: all).")
-    parser.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS,
-                        help="Prompt sets to record (default: all).")
+    parser.add_argument("--groups", nargs="+", default=list(GROUPS), choices=[*GROUPS, "invented"],
+                        help="Prompt sets to record (default: all but 'invented', the validation prompts that list "
+                             "invented functions: how the model decides on tools it never learned).")
     parser.add_argument("--bfcl-limit", type=int, default=50, help="BFCL cases per category (default: 50).")
     parser.add_argument("--gen-limit", type=int, default=None, help="Generated cases per category (default: all).")
     parser.add_argument("--turn-limit", type=int, default=20, help="Full-turn prompts per category (default: 20).")
@@ -93,7 +96,17 @@ def catalogue_model(model: str) -> str:
     return model.removesuffix(ICL)
 
 
+def invented_cases(args) -> list[EvalCase]:
+    """`BUILD_INVENTED`'s 200 validation prompts that list 1-3 invented functions in Meta's prompt without a persona,
+    as BFCL is rendered: a call, a decline or an ask each."""
+    if not (folder := split_dir(args).parent / "data-invented").joinpath("validation.jsonl").exists():
+        raise FileNotFoundError(f"no prompts in {folder}; build them: {BUILD_INVENTED.format(dir=folder)}")
+    return [c for c in load_generated(folder / "validation.jsonl", "validation") if c.category == "gen:other_tools"]
+
+
 def group_cases(group: str, args) -> list[EvalCase]:
+    if group == "invented":
+        return invented_cases(args)
     if group in ("validation", "test"):
         cases = limit_cases(load_generated(split_dir(args) / f"{group}.jsonl", group), args.gen_limit)
         return [one_date(case) for case in cases]
@@ -102,6 +115,8 @@ def group_cases(group: str, args) -> list[EvalCase]:
 
 def case_index(group: str, args) -> dict[str, EvalCase]:
     """Every case of a group by id (records made with any --gen-limit / --bfcl-limit are found)."""
+    if group == "invented":
+        return {c.id: c for c in invented_cases(args)}
     if group in ("validation", "test"):
         return {c.id: one_date(c) for c in load_generated(split_dir(args) / f"{group}.jsonl", group)}
     return {c.id: c for c in load_bfcl(group, args.bfcl_dir)}

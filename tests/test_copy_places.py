@@ -20,7 +20,15 @@ from agent.events import FinalAnswer, LLMCallFinished, Notice, ToolCallFinished
 from agent.format import parse_tool_calls
 from agent.grammar import call_grammar
 from agent.messages import Message
-from agent.places import COPY_FLOOR, copy_choices, forced_places, place_choices, value_start_masses, value_windows
+from agent.places import (
+    COPY_FLOOR,
+    copy_choices,
+    forced_places,
+    one_spelling,
+    place_choices,
+    value_start_masses,
+    value_windows,
+)
 from agent.prompts import MODES
 from evaluation import decisions as dec
 from evaluation.cases import EvalCase
@@ -233,6 +241,19 @@ def test_of_two_calls_only_the_one_with_a_forced_place_is_dropped(tool_env):
     events, final, runs = run(weather_agent(llm), "weather in oslo? and do i need sunscreen?")
     assert [e.call.arguments["location"] for e in runs] == ["Oslo"]
     assert any(isinstance(e, Notice) and "did not give" in e.text for e in events)
+
+
+def test_a_call_repeated_under_the_users_misspelling_of_its_place_runs_once_under_the_usual_one(tool_env):
+    # The grammar offers "Londn" as written and "London" (agent/gazetteer.py); a model may write a call for each.
+    both = '[get_current_weather(location="Londn"), get_current_weather(location="London")]'
+    llm = DecidingLLM([Choice(call=both, p=0.9), Choice(prose="It is 11.5 °C in London.", p=0.0)],
+                      reports_grammar_overrides=True)
+    _, _, runs = run(weather_agent(llm), "What is the weather like in Londn?")
+    assert [e.call.arguments["location"] for e in runs] == ["London"]
+    case = weather_case("What is the weather like in Londn?")
+    assert dec.run_calls(case, both) == '[get_current_weather(location="London")]', "the evaluation runs the same"
+    two = '[get_current_weather(location="Londn"), get_current_weather(location="Paris")]'
+    assert one_spelling(parse_tool_calls(two)) == parse_tool_calls(two), "different places both run"
 
 
 # ------------------------------------------------------------------------------------------- the evaluation

@@ -312,6 +312,25 @@ def test_out_of_mode_share_sets_how_many_no_tool_samples_ask_for_a_tool_the_mode
         D.build(D.DatasetConfig(out=tmp_path, size=10, out_of_mode_share=1.5))
 
 
+def test_mode_twins_pair_each_out_of_mode_request_with_the_same_words_as_a_call_where_the_tool_is():
+    plain, _ = D.build_split("train", 400, seed=0, out_of_mode_share=0.5)
+    twinned, _ = D.build_split("train", 400, seed=0, out_of_mode_share=0.5, mode_twins=True)
+    assert not any(s["category"] == "no_tool" for s in twinned if s["messages"][-1]["content"].startswith("["))
+    refusals = {s["messages"][1]["content"]: s for s in twinned if s["category"] == "no_tool"
+                and (s["must_not_mention"] == ["°"] or any(e.startswith("wiki:") for e in s["entities"]))
+                and s["mode"] in ("weather", "wiki", "chat")}
+    twins = [s for s in twinned if s["messages"][1]["content"] in refusals and s["category"] != "no_tool"]
+    assert len(twins) > 20, "most out-of-mode requests come with a twin"
+    for twin in twins:
+        refusal = refusals[twin["messages"][1]["content"]]
+        calls = twin["messages"][-1]["content"]
+        tool = calls[1:].split("(", 1)[0]
+        assert tool in MODES[twin["mode"]].tool_names and tool not in MODES[refusal["mode"]].tool_names
+        assert twin["entities"] == refusal["entities"]
+    counts = Counter(s["category"] for s in plain)
+    assert Counter(s["category"] for s in twinned)["no_tool"] == counts["no_tool"], "twins come on top"
+
+
 def test_the_test_split_has_cities_from_several_continents(built):
     pools = D.split_pools()
     continents = {c.continent for c in pools["test"].cities}
@@ -435,7 +454,7 @@ def test_dataset_flags_are_generated_from_the_config_with_help_text(tmp_path):
     parser = SettingsParser([D.DatasetConfig])
     flags = {a.dest: a for a in parser._actions if a.dest != "help"}
     assert set(flags) == {"out", "seed", "size", "validation_size", "test_size", "other_tools_share",
-                          "out_of_mode_share", "undated_share", "more_phrasings", "config"}
+                          "out_of_mode_share", "undated_share", "more_phrasings", "mode_twins", "config"}
     assert all(a.help for a in flags.values())
     config = parse_config(D.DatasetConfig, ["--out", str(tmp_path), "--size", "50", "--test-size", "none"])
     assert config.out == tmp_path and config.size == 50 and config.test_size is None

@@ -173,14 +173,25 @@ def test_without_a_threshold_the_model_decides_and_its_call_comes_out_valid(tune
     assert usage.call_probability > 0.5 and usage.finish_reason == "stop"
 
 
+# Which prompt makes the greedy reply loop depends on the CPU's rounding: the "la" one on the AVX2 VM; on a Xeon with
+# AMX the model apologises there instead ("I'm sorry for any confusion. ...") and loops on the count.
+PROMPTS_THAT_LOOP = ("Say 'la' again and again without stopping: la la la la la la la la",
+                     "Count by ones forever and never stop: 1, 1, 1, 1, 1, 1, 1, 1")
+
+
 @pytest.mark.model
 def test_a_reply_that_loops_stops_with_finish_reason_repetition(embedded_llm):
-    messages = [Message("user", "Say 'la' again and again without stopping: la la la la la la la la")]
-    *chunks, usage = embedded_llm.stream(messages, GenerationParams(max_tokens=48, temperature=0.0))
-    assert usage.finish_reason == "repetition" and usage.completion_tokens < 48, "".join(chunks)
-    *_, usage = embedded_llm.stream(messages, GenerationParams(max_tokens=48, temperature=0.0,
-                                                                repetition_guard=False))
-    assert usage.finish_reason == "length" and usage.completion_tokens == 48
+    stopped = []
+    for prompt in PROMPTS_THAT_LOOP:
+        messages = [Message("user", prompt)]
+        *chunks, usage = embedded_llm.stream(messages, GenerationParams(max_tokens=48, temperature=0.0))
+        *_, free = embedded_llm.stream(messages, GenerationParams(max_tokens=48, temperature=0.0,
+                                                                 repetition_guard=False))
+        if usage.finish_reason == "repetition":
+            assert usage.completion_tokens < 48, "".join(chunks)
+            assert free.finish_reason == "length" and free.completion_tokens == 48, "without the guard it runs on"
+            stopped.append(prompt)
+    assert stopped, "no prompt looped into the guard"
 
 
 @pytest.mark.model

@@ -99,9 +99,12 @@ def test_the_embedded_model_answers_local_arc_questions_with_one_forward_pass_ea
     for question, result in zip(questions, results, strict=True):
         assert result.predicted in question.labels
         assert math.isclose(sum(result.probabilities.values()), 1.0, abs_tol=1e-4)
-    # The same prompt twice gives the same logits, whether its prefix comes from the KV cache or not.
+    # The same prompt twice gives the same answer, whether its prefix comes from the KV cache or not; the
+    # probabilities agree to rounding (within 1e-3 on the AVX2 VM; 0.006 on a Xeon with AMX, whose kernels for a whole
+    # prompt and for the tokens after a cached prefix round differently).
     again = evaluate(scorer, questions[-1:], show_progress=False)[0]
-    assert again.probabilities == pytest.approx(results[-1].probabilities, abs=1e-3)
+    assert again.probabilities == pytest.approx(results[-1].probabilities, abs=2e-2)
+    assert again.predicted == results[-1].predicted
 
     path = tmp_path / "arc.jsonl"
     path.write_text("\n".join(json.dumps(q) for q in QUESTIONS))

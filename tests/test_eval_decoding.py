@@ -93,6 +93,24 @@ def test_a_threshold_is_stored_in_the_catalogue_with_the_rest_kept(tmp_path):
         set_call_threshold("nope", 0.5, path)
 
 
+def test_the_invented_functions_group_holds_calls_declines_and_asks_of_functions_no_mode_offers(tmp_path):
+    from agent.prompts import MODES
+    from training.dataset.generate import main as build_dataset
+
+    parser = argparse.ArgumentParser()
+    decoding.add_arguments(parser)
+    args = parser.parse_args(["--split-dir", str(tmp_path / "data"), "--groups", "invented"])
+    with pytest.raises(FileNotFoundError, match="--other-tools-share 0.5"):
+        decoding.group_cases("invented", args)
+    command = decoding.BUILD_INVENTED.format(dir=tmp_path / "data-invented").split()[3:]
+    build_dataset([arg.replace("400", "100") for arg in command])
+    cases = decoding.group_cases("invented", args)
+    assert len(cases) == 50 and {c.should_call for c in cases} == {True, False}
+    own = {name for mode in MODES.values() for name in mode.tool_names}
+    assert all(c.functions and not {f["name"] for f in c.functions} & own for c in cases)
+    assert "invented" not in decoding.GROUPS, "opt-in: 200 prompts that share no system prompt are slow to record"
+
+
 def test_the_decoding_task_end_to_end_with_a_fake_model(tmp_path, tool_env, monkeypatch):
     from training.dataset.generate import main as build_dataset
 

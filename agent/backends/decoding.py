@@ -18,11 +18,11 @@ of `Llama.create_completion`, for three reasons:
   Inside a call, a token is sampled without the grammar and checked against it (one candidate); only when the grammar
   rejects it are the 256 most likely tokens filtered (and the whole vocabulary only if none of those fits), the way
   llama.cpp's own `common_sampler` does. The call ends as soon as the grammar is complete (no extra token for EOS).
-  Near max_tokens, or when the call loops, the first closing token the grammar allows is taken (`"`, `)`, `]`), so a
-  call under a grammar ends well-formed instead of being cut. Each time the grammar refuses the model's token, the
-  decoder notes where (the byte offset of the replacement in the reply) and how much of the model's probability the
-  grammar still allowed there (`Decoder.grammar_overrides`): the agent tells a place the model copied from one the
-  grammar forced on it (agent/places.py).
+  Near max_tokens (a little earlier where a call may end), or when the call loops, the first closing token the grammar
+  allows is taken (`"`, `)`, `]`), so a call under a grammar ends well-formed instead of being cut. Each time the
+  grammar refuses the model's token, the decoder notes where (the byte offset of the replacement in the reply) and how
+  much of the model's probability the grammar still allowed there (`Decoder.grammar_overrides`): the agent tells a
+  place the model copied from one the grammar forced on it (agent/places.py).
 - **Grounded numbers.** With `params.allowed_numbers` (the agent sets them for an answer retelling an article), a prose
   reply writes only those numbers (agent/numbers.py). A refused number undoes the clause it was in (from its opening
   parenthesis, comma, colon or full stop, or the reply's start; a clause is held back from the stream until the next
@@ -259,7 +259,9 @@ class Decoder:
             elif blank and decision == "call" and not in_call:
                 keep_only(logits, grammar.first_tokens if grammar is not None else table.openings)
             if in_call:
-                closing = closing or self.max_tokens - self.generated <= min(CLOSING_MARGIN, self.max_tokens // 4)
+                left, margin = self.max_tokens - self.generated, min(CLOSING_MARGIN, self.max_tokens // 4)
+                # near the budget, close as soon as a call may end: no room to open and finish another call
+                closing = closing or left <= margin or (left <= 2 * margin and self._may_end_call())
                 token = self._sample_in_grammar(chain, logits, closing, len(raw))
                 if token is None:
                     self.finish_reason = "stop"  # the grammar allows nothing more: the call is as complete as it gets
@@ -340,6 +342,11 @@ class Decoder:
             logits[self.table.openings] = -math.inf
         self.numbers.apply(raw, logits)
         return llama_cpp.llama_sampler_sample(chain, self.llama.ctx, -1), raw
+
+    def _may_end_call(self) -> bool:
+        """May the next token end the call or the list (`)`, `]`), outside a string? (After a call's last argument.)"""
+        quotes, calls, lists = (len(self.grammar.allowed(tier)) for tier in self.table.closer_tiers)
+        return not quotes and bool(calls or lists)
 
     def _sample_in_grammar(self, chain: Any, logits: np.ndarray, closing: bool, offset: int) -> int | None:
         """Sample as usual; if the grammar rejects the token, sample again among the likely tokens it allows (and

@@ -121,6 +121,22 @@ class Pools:
 OUT_OF_MODE_SHARE = 0.2
 
 
+@dataclass(frozen=True)
+class DrawOptions:
+    """How a split is drawn beyond its size and seed: each off by default (the committed mix)."""
+
+    out_of_mode_share: float = OUT_OF_MODE_SHARE
+    undated_share: float = 0.0  # of the Wikipedia results for a dated summary, those that drop its dates (wiki_result)
+    more_phrasings: bool = False  # also draw the "_more" template groups (asks.py) and more Fahrenheit follow-ups
+    mode_twins: bool = False  # each out-of-mode request also as the call it is in a mode with that tool
+
+    def __post_init__(self) -> None:
+        for name in ("out_of_mode_share", "undated_share"):
+            share = getattr(self, name)
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1], not {share}")
+
+
 @dataclass
 class Ctx:
     """What a builder draws from: the category's random generator, the conversation's date, the split's pools."""
@@ -128,13 +144,11 @@ class Ctx:
     rng: random.Random
     today: dt.date
     pools: Pools
-    out_of_mode_share: float = OUT_OF_MODE_SHARE
-    undated_share: float = 0.0  # of the Wikipedia results for a dated summary, those that drop its dates (wiki_result)
-    more_phrasings: bool = False  # also draw the "_more" template groups (asks.py) and more Fahrenheit follow-ups
+    options: DrawOptions = field(default_factory=DrawOptions)
 
     def pick(self, bank: str, where: Callable[[Template], bool] = lambda t: True) -> Template:
         choices = [t for t in self.pools.templates[bank]
-                   if where(t) and (self.more_phrasings or not t.group.endswith("_more"))]
+                   if where(t) and (self.options.more_phrasings or not t.group.endswith("_more"))]
         if not choices:
             raise NoChoice(f"no {bank} template fits in this split")
         return self.rng.choice(choices)

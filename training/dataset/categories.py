@@ -1,4 +1,4 @@
-"""The categories of the function-calling dataset: one builder each, `CATEGORIES[name](ctx) -> Draft`.
+"""The categories of the function-calling dataset: one builder each, `CATEGORIES[name](ctx) -> Draft` (or a list).
 
 weather_current, weather_forecast, wiki_lookup  a single call is the target
 parallel_calls                                  two calls in one reply (two cities, or weather plus Wikipedia)
@@ -83,7 +83,8 @@ def parallel_turn(ctx: Ctx, kind: str) -> Turn:
         user = fill(template.text, city=city_text(ctx, a, template), name=topic.name, mention=topic.mention)
         weather = ToolCall("get_current_weather", {"location": a.name})
         wiki = ToolCall("search_wikipedia", {"query": topic.query})
-        current, article = current_result(rng, a, ctx.today, "celsius"), wiki_result(topic, rng, ctx.undated_share)
+        current = current_result(rng, a, ctx.today, "celsius")
+        article = wiki_result(topic, rng, ctx.options.undated_share)
         topic_at = min(template.text.find(slot) for slot in ("{mention}", "{name}") if slot in template.text)
         wiki_first = topic_at < template.text.index("{city}")  # call in the order the user asked
         calls, results = ([wiki, weather], [article, current]) if wiki_first else ([weather, wiki], [current, article])
@@ -122,17 +123,21 @@ def parallel_calls(ctx: Ctx) -> Draft:
 
 # ------------------------------------------------------------------------------------------------ no tool
 
-def out_of_mode_turn(ctx: Ctx, mode: str) -> Turn:
-    """A request for a tool this mode lacks: weather in wiki/chat mode (say so), facts in weather/chat (answer)."""
+def out_of_mode_turn(ctx: Ctx, mode: str) -> tuple[Turn, Draft]:
+    """A request for a tool this mode lacks: weather in wiki/chat mode (say so), facts in weather/chat (answer); and
+    its twin, the same words as a call in the mode that has the tool."""
     rng = ctx.rng
     if mode in ("wiki", "chat"):
         template = ctx.pick(rng.choice(["current", "forecast"]), lambda t: english(t) and t.unit is None)
         city = rng.choice(ctx.pools.cities)
-        _, slots = days_argument(ctx, template)
+        days, slots = days_argument(ctx, template)
         answer = fill(rng.choice(A.NO_WEATHER_TOOL), city=city.name)
-        return Turn(fill(template.text, city=city_text(ctx, city, template), **slots), answer,
+        turn = Turn(fill(template.text, city=city_text(ctx, city, template), **slots), answer,
                     must_mention=[city.name], must_not_mention=["°"], templates=[template.id],
                     entities=[f"city:{city.name}"])
+        twin = Turn(turn.user, "", [weather_call(city.name, template, days, None)], templates=turn.templates,
+                    entities=turn.entities)
+        return turn, call_draft("weather_forecast" if template.forecast else "weather_current", "weather", twin)
     topic = rng.choice(ctx.pools.topics)
     template = wiki_template(ctx, topic, english_only=True)
     user = fill(template.text, name=topic.name, mention=topic.mention, query=topic.query)
@@ -141,13 +146,20 @@ def out_of_mode_turn(ctx: Ctx, mode: str) -> Turn:
         known = f"I can't search Wikipedia in this mode, but here is what I know: {known}"
     elif not streams_as_prose(known) or rng.random() < 0.3:
         known = f"{rng.choice(A.FROM_MEMORY)} {known}"
-    return Turn(user[:1].upper() + user[1:], known, templates=[template.id], entities=[f"wiki:{topic.title}"])
+    turn = Turn(user[:1].upper() + user[1:], known, templates=[template.id], entities=[f"wiki:{topic.title}"])
+    twin = Turn(turn.user, "", [ToolCall("search_wikipedia", {"query": topic.query})], templates=turn.templates,
+                entities=turn.entities)
+    return turn, call_draft("wiki_lookup", "wiki", twin)
 
 
-def no_tool(ctx: Ctx) -> Draft:
+def no_tool(ctx: Ctx) -> Draft | list[Draft]:
+    """Plain text in any mode; an out-of-mode request with `mode_twins` also brings its twin, the call in the mode
+    that has the tool (the same words, so only the system prompt's tools tell the two apart)."""
     mode = pick_mode(ctx.rng, ANY_MODE)
-    if ctx.rng.random() < ctx.out_of_mode_share and mode != "all":
-        return answer_draft("no_tool", mode, out_of_mode_turn(ctx, mode))
+    if ctx.rng.random() < ctx.options.out_of_mode_share and mode != "all":
+        turn, twin = out_of_mode_turn(ctx, mode)
+        draft = answer_draft("no_tool", mode, turn)
+        return [draft, twin] if ctx.options.mode_twins else draft
     return answer_draft("no_tool", mode, no_tool_turn(ctx, mode))
 
 
@@ -272,7 +284,7 @@ def answer_error(ctx: Ctx) -> Draft:
     return answer_draft("answer_error", pick_mode(ctx.rng, modes), error_turn(ctx, kind))
 
 
-CATEGORIES: dict[str, Callable[[Ctx], Draft]] = {
+CATEGORIES: dict[str, Callable[[Ctx], Draft | list[Draft]]] = {
     "weather_current": weather_current,
     "weather_forecast": weather_forecast,
     "wiki_lookup": wiki_lookup,

@@ -141,7 +141,7 @@ def _follow_chat(ctx: Ctx, kind: str) -> Draft:
 
 def follow_up(ctx: Ctx) -> Draft:
     """The category's builder: the kind of follow-up drawn by weight, then its turns."""
-    unit, thanks = (12, 12) if ctx.more_phrasings else (6, 15)  # more Fahrenheit follow-ups with more phrasings
+    unit, thanks = (12, 12) if ctx.options.more_phrasings else (6, 15)  # more Fahrenheit follow-ups with more phrasings
     kind = ctx.rng.choices(["city", "tomorrow", "unit", "thanks", "umbrella", "clarify", "topic", "wiki", "no_tool",
                             "after_chat"], weights=[15, 12, unit, thanks, 10, 12, 5, 10, 12, 8])[0]
     if kind in ("city", "tomorrow", "unit", "umbrella"):

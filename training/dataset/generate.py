@@ -29,7 +29,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,16 @@ from agent.messages import Message
 from agent.prompts import MODES, mode_system_prompt
 from training.config import output_root
 from training.dataset import asks as T
-from training.dataset.builders import OUT_OF_MODE_SHARE, Ctx, NoChoice, Pools, load_cities, load_qa, load_topics
+from training.dataset.builders import (
+    OUT_OF_MODE_SHARE,
+    Ctx,
+    DrawOptions,
+    NoChoice,
+    Pools,
+    load_cities,
+    load_qa,
+    load_topics,
+)
 from training.dataset.categories import CATEGORIES
 from training.dataset.other_tools import load_other_tools
 from training.dataset.tasks import GENERATED
@@ -78,6 +87,12 @@ class DatasetConfig:
     more_phrasings: bool = field(default=False, metadata={
         "help": "Also draw the '_more' phrasing groups (six more ways to ask for an article and the weather at "
                 "once, five more Fahrenheit follow-ups) and twice the Fahrenheit follow-ups."})
+    mode_twins: bool = field(default=False, metadata={
+        "help": "Each out-of-mode request (see --out-of-mode-share) also as its twin: the same words as the call in "
+                "the mode that has the tool, so only the listed tools tell a call from a refusal."})
+
+    def draw_options(self) -> DrawOptions:
+        return DrawOptions(self.out_of_mode_share, self.undated_share, self.more_phrasings, self.mode_twins)
 
     def split_sizes(self) -> dict[str, int]:
         validation = self.size // 10 if self.validation_size is None else self.validation_size
@@ -215,12 +230,10 @@ def category_counts(total: int, other_tools_share: float = 0.0) -> dict[str, int
 
 
 def build_split(split: str, size: int, seed: int, other_tools_share: float = 0.0,
-                out_of_mode_share: float = OUT_OF_MODE_SHARE, undated_share: float = 0.0,
-                more_phrasings: bool = False) -> tuple[list[dict], dict[str, Any]]:
-    """Generate, verify and deduplicate one split; returns (samples, its stats)."""
-    for name, share in (("--out-of-mode-share", out_of_mode_share), ("--undated-share", undated_share)):
-        if not 0.0 <= share <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], not {share}")
+                options: DrawOptions | None = None, **changes: Any) -> tuple[list[dict], dict[str, Any]]:
+    """Generate, verify and deduplicate one split; returns (samples, its stats). `changes` replace fields of
+    `options` (`out_of_mode_share=0.3`)."""
+    options = replace(options or DrawOptions(), **changes)
     pools = split_pools()[split]
     dates = date_pools(seed, SPLITS)[split]
     samples, seen = [], set()
@@ -234,23 +247,27 @@ def build_split(split: str, size: int, seed: int, other_tools_share: float = 0.0
             attempts += 1
             today = rng.choice(dates)
             try:
-                draft = CATEGORIES[category](Ctx(rng, today, pools, out_of_mode_share, undated_share, more_phrasings))
+                drafted = CATEGORIES[category](Ctx(rng, today, pools, options))
             except (NoChoice, IndexError) as exc:  # IndexError: rng.choice on an empty pool
                 dropped[f"{category}: nothing fits ({type(exc).__name__})"] += 1
                 continue
-            sample = make_sample(draft, split, today, noise_rng)
-            problems = verify_sample(sample, draft.expected_calls)
-            if problems:
-                dropped[f"{category}: {problems[0]}"] += 1
-                continue
-            listed = [f["name"] for f in sample.get("functions") or []]
-            key = json.dumps([sample["mode"], listed, sample["messages"][1:]], ensure_ascii=False)
-            if key in seen:
-                dropped[f"{category}: duplicate"] += 1
-                continue
-            seen.add(key)
-            samples.append(sample)
-            kept += 1
+            noise_state = noise_rng.getstate()
+            for draft in drafted if isinstance(drafted, list) else [drafted]:
+                if draft.category != category:  # a twin (`mode_twins`): extra, noised as its pair was
+                    noise_rng.setstate(noise_state)
+                sample = make_sample(draft, split, today, noise_rng)
+                problems = verify_sample(sample, draft.expected_calls)
+                if problems:
+                    dropped[f"{draft.category}: {problems[0]}"] += 1
+                    continue
+                listed = [f["name"] for f in sample.get("functions") or []]
+                key = json.dumps([sample["mode"], listed, sample["messages"][1:]], ensure_ascii=False)
+                if key in seen:
+                    dropped[f"{draft.category}: duplicate"] += 1
+                    continue
+                seen.add(key)
+                samples.append(sample)
+                kept += draft.category == category
         if kept < count:
             shortfall[category] = count - kept
     random.Random(f"{seed}/{split}/order").shuffle(samples)
@@ -299,8 +316,7 @@ def build(config: DatasetConfig) -> tuple[dict[str, list[dict]], dict[str, Any]]
     splits, stats = {}, {"seed": config.seed, "sizes": config.split_sizes(), "splits": {}}
     for split, size in config.split_sizes().items():
         splits[split], stats["splits"][split] = build_split(split, size, config.seed, config.other_tools_share,
-                                                            config.out_of_mode_share, config.undated_share,
-                                                            config.more_phrasings)
+                                                            config.draw_options())
     return splits, stats
 
 

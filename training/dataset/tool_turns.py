@@ -247,7 +247,7 @@ def wiki_turn(ctx: Ctx, topic: Topic | None = None, template: Template | None = 
     topic = topic or ctx.rng.choice(ctx.pools.topics)
     template = template or wiki_template(ctx, topic, english_only)
     user = capitalise(fill(template.text, **_topic_slots(topic)))
-    result = wiki_result(topic, ctx.rng, ctx.undated_share)
+    result = wiki_result(topic, ctx.rng, ctx.options.undated_share)
     answer, mention = wiki_answer(ctx.rng, result)
     return Turn(user, answer, [ToolCall("search_wikipedia", {"query": topic.query})], [result], mention,
                 templates=[template.id], entities=[f"wiki:{topic.title}"])
