@@ -43,7 +43,15 @@ from agent.events import (
     ToolCallStarted,
     TurnStats,
 )
-from agent.format import PYTHON_TAG, ToolCall, ToolCallParseError, classify_opening, parse_tool_calls, validate_call
+from agent.format import (
+    PYTHON_TAG,
+    ToolCall,
+    ToolCallParseError,
+    classify_opening,
+    format_tool_calls,
+    parse_tool_calls,
+    validate_call,
+)
 from agent.messages import Message, tool_result_message
 from agent.numbers import given_numbers, retells_text
 from agent.places import copy_choices, forced_places, one_spelling
@@ -258,6 +266,7 @@ class Agent:
                 yield Notice("The model asked for the same tool call again; it answers from the result it has.")
                 force_prose = True
                 continue
+            written = len(calls)
             if self.settings.ask_for_missing:
                 forced = forced_places(reply, usage.grammar_overrides) if choices else []
                 parameter = missing_value(calls, self.specs, [*history, *new_messages], forced)
@@ -268,9 +277,9 @@ class Agent:
                     break
                 if len(kept) < len(calls):  # run what the user asked for; drop calls with values nobody gave
                     yield Notice(f"Not run: {len(calls) - len(kept)} call(s) with a place or value you did not give.")
-                    calls, reply = kept, "[" + ", ".join(call.to_python() for call in kept) + "]"
-            if len(kept := one_spelling(calls)) < len(calls):  # "Londn" beside "London": the usual spelling, once
-                calls, reply = kept, "[" + ", ".join(call.to_python() for call in kept) + "]"
+                    calls = kept
+            if len(calls := one_spelling(calls)) < written:  # "Londn" beside "London" runs London's once
+                reply = format_tool_calls(calls)  # the history keeps the calls that ran
             new_messages.append(Message("assistant", reply))
             turn.reply_failures = []
             for result in (yield from turn.recorded(self._run_tools(calls, stats, turn.results))):

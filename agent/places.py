@@ -227,6 +227,8 @@ def one_spelling(calls: Sequence[ToolCall]) -> list[ToolCall]:
     def with_place(call: ToolCall, name: str, place: str) -> str:
         return call_key(ToolCall(call.name, {**call.arguments, name: place}))
 
+    if len(calls) < 2:  # nothing to repeat: no gazetteer lookup
+        return list(calls)
     keys = {call_key(call) for call in calls}
     return [call for call in calls if not any(
         isinstance(value := call.arguments.get(name), str) and (usual := usual_spelling(value))

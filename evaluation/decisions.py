@@ -19,7 +19,7 @@ from typing import Any
 
 from agent.backends.base import LLM, BackendError, GenerationParams, Usage
 from agent.endings import grammar_for, grounded_calls, missing_value
-from agent.format import ToolCallParseError, classify_opening, parse_tool_calls
+from agent.format import ToolCallParseError, classify_opening, format_tool_calls, parse_tool_calls
 from agent.places import copy_choices, forced_places, one_spelling
 from evaluation.cases import EvalCase
 from evaluation.runner import first_call
@@ -163,13 +163,13 @@ def run_calls(case: EvalCase, reply: str, overrides: list[tuple[int, float]] | N
     except ToolCallParseError:
         return reply
     forced = forced_places(reply, overrides)
+    kept = calls
     if calls and missing_value(calls, case.specs, case.messages, forced) is not None:
         kept = grounded_calls(calls, case.specs, case.messages, forced)
         if not kept:
             return ""
-        calls, reply = kept, "[" + ", ".join(call.to_python() for call in kept) + "]"
-    once = one_spelling(calls)  # "Londn" beside "London": the usual spelling's call, once
-    return reply if len(once) == len(calls) else "[" + ", ".join(call.to_python() for call in once) + "]"
+    kept = one_spelling(kept)  # "Londn" beside "London": the usual spelling's call, once
+    return reply if len(kept) == len(calls) else format_tool_calls(kept)
 
 
 def asked(case: EvalCase, reply: str, overrides: list[tuple[int, float]] | None = None) -> bool:

@@ -345,8 +345,8 @@ class Decoder:
 
     def _may_end_call(self) -> bool:
         """May the next token end the call or the list (`)`, `]`), outside a string? (After a call's last argument.)"""
-        quotes, calls, lists = (len(self.grammar.allowed(tier)) for tier in self.table.closer_tiers)
-        return not quotes and bool(calls or lists)
+        quotes, *ends = self.table.closer_tiers
+        return not len(self.grammar.allowed(quotes)) and any(len(self.grammar.allowed(tier)) for tier in ends)
 
     def _sample_in_grammar(self, chain: Any, logits: np.ndarray, closing: bool, offset: int) -> int | None:
         """Sample as usual; if the grammar rejects the token, sample again among the likely tokens it allows (and
