@@ -171,7 +171,8 @@ def missing_value(calls: Sequence[ToolCall], specs: dict[str, dict], conversatio
     with a value nobody said, else None.
 
     `forced[i]`: the parameters of call i whose value the call grammar forced on a model that wanted another
-    (`agent.places.forced_places`): the user's words, but not the place the model meant, so nobody named it either.
+    (`agent.places.places_nobody_named`): the user's words, but not the place the model meant, and no city, so nobody
+    named it either.
     """
     for index, call in enumerate(calls):
         spec = specs.get(call.name) or {}
@@ -189,6 +190,26 @@ def grounded_calls(calls: Sequence[ToolCall], specs: dict[str, dict], conversati
     for Oslo and for a city nobody named runs Oslo's call only."""
     return [call for index, call in enumerate(calls)
             if missing_value([call], specs, conversation, forced[index:index + 1]) is None]
+
+
+def one_call_per_request(calls: Sequence[ToolCall], specs: dict[str, dict],
+                         conversation: Sequence[Message]) -> list[ToolCall]:
+    """The calls less those that repeat an earlier one but for optional values nobody said or left at their default:
+    for "What's the weather in Oslo?" a reply `[get_current_weather(location="Oslo"), get_current_weather(
+    location="Oslo", unit="fahrenheit")]` runs the first call only (the shipped adapter wrote such pairs for 7 of 30
+    weather questions, and in 3 answers read the two results as two cities: "in Copenhagen it's -7.9 °C"). Asked for
+    both units, both run."""
+    def request(call: ToolCall) -> str:
+        params = (specs.get(call.name) or {}).get("parameters") or {}
+        properties, required = params.get("properties") or {}, set(params.get("required") or ())
+        return call_key(ToolCall(call.name, {name: value for name, value in call.arguments.items() if name in required
+                                             or (value != (properties.get(name) or {}).get("default")
+                                                 and value_given(value, conversation))}))
+
+    if len(calls) < 2:
+        return list(calls)
+    requests = [request(call) for call in calls]
+    return [call for index, call in enumerate(calls) if requests[index] not in requests[:index]]
 
 
 def question_for(parameter: str) -> str:
@@ -227,8 +248,10 @@ def summary_of(call: ToolCall, result: dict[str, Any]) -> str:
     answers = texts()["answers"]
     unit = (result.get("units") or {}).get("temperature") or "°C"
     if {"location", "temperature", "conditions"} <= set(result):
+        apparent = result.get("apparent_temperature")
+        feels = answers["feels_like"].format(apparent=apparent, unit=unit) if apparent is not None else ""
         summary = answers["weather_summary"].format(location=result["location"], temperature=result["temperature"],
-                                                    unit=unit, conditions=result["conditions"])
+                                                    unit=unit, feels=feels, conditions=result["conditions"])
     elif "location" in result and isinstance(result.get("days"), list) and result["days"]:
         days = [answers["forecast_day"].format(unit=unit, **{k: day.get(k, "?") for k in (
             "date", "temperature_min", "temperature_max", "conditions")}) for day in result["days"][:3]
@@ -321,52 +344,3 @@ class TurnState:
         if self.successes or not self.reply_failures:
             return False
         return all(is_service_failure(str(r.get("error", ""))) for _, r in self.reply_failures)
-
-
-# ---------------------------------------------------------------------------------------------- grounding
-
-def temperatures_in(result: Any) -> set[float]:
-    """Every temperature in a weather tool's result (current, feels-like, daily minima and maxima)."""
-    found: set[float] = set()
-    if isinstance(result, dict):
-        for key, value in result.items():
-            if "temperature" in key and isinstance(value, (int, float)) and not isinstance(value, bool):
-                found.add(float(value))
-            else:
-                found |= temperatures_in(value)
-    elif isinstance(result, list):
-        for item in result:
-            found |= temperatures_in(item)
-    return found
-
-
-def states_temperature(answer: str, temperatures: set[float]) -> bool:
-    """The answer names one of these temperatures (as given, to one decimal, or rounded to a whole degree)."""
-    numbers = set()
-    for text in re.findall(r"[-−]?\d+(?:[.,]\d+)?", answer):
-        numbers.add(float(text.replace(",", ".").replace("−", "-")))
-    return any(abs(n - t) < 0.051 or (n.is_integer() and n == round(t)) for n in numbers for t in temperatures)
-
-
-def grounding_note(answer: str, successes: Sequence[tuple[ToolCall, dict[str, Any]]]) -> str:
-    """The tool's data in one line, for an answer that does not state any temperature a weather call returned, or
-    nothing of an article a search returned (a small model may answer "I have no live data" or "I couldn't find an
-    article" right under the data); "" when the answer states them."""
-    weather = [(call, result) for call, result in successes if temperatures_in(result)]
-    notes = []
-    if weather and not states_temperature(answer, set().union(*(temperatures_in(r) for _, r in weather))):
-        notes = [summary_of(call, result) for call, result in weather]
-    # An article is pointed to, not repeated: its text is the page's, shown once, in the tool's own message.
-    notes += [texts()["answers"]["article_found"].format(title=result.get("title", ""), url=result.get("url", ""))
-              for _, result in successes
-              if isinstance(result.get("summary"), str) and not states_article(answer, result)]
-    return " ".join(dict.fromkeys(notes))
-
-
-def states_article(answer: str, result: dict[str, Any], enough: int = 1) -> bool:
-    """Does the answer say something of the article: at least `enough` of its summary's longer words (5 letters or
-    more) that are not in its title? ("Ada Lovelace was a mathematician who worked on Babbage's engine": yes; "I
-    couldn't find an article about Ada Lovelace": no.)"""
-    title = _words(str(result.get("title", "")))
-    content = {w for w in _words(result.get("summary", "")) if len(w) >= 5} - title
-    return len(content) < enough or len(content & _words(answer)) >= enough

@@ -93,6 +93,15 @@ def prepare() -> None:
     _english()
 
 
+def is_city(span: str) -> bool:
+    """Is `span` a city's name, usual ("Tehran") or another Latin spelling of 5+ letters ("Teheran"), of a city of
+    `POPULOUS` people or more, or else not common English words only ("March" and "Temple" are towns too)?"""
+    key = fold(span)
+    usual, other = _index()
+    found = usual.get(key) or other.get(key)
+    return found is not None and (found[0] >= POPULOUS or not common_words(span))
+
+
 def usual_spelling(span: str) -> str | None:
     """The usual name of the city `span` misspells or spells another way, or None (a usual name already, too short,
     common English words, or no city close enough)."""

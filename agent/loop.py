@@ -9,7 +9,6 @@ prompt, the history, the user message), so each later call only evaluates the ne
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import re
 import time
@@ -24,9 +23,9 @@ from agent.endings import (
     composed_answer,
     grammar_for,
     grounded_calls,
-    grounding_note,
     missing_value,
     model_call_threshold,
+    one_call_per_request,
     question_for,
     texts,
     threshold_from_eagerness,
@@ -52,9 +51,10 @@ from agent.format import (
     parse_tool_calls,
     validate_call,
 )
+from agent.grounding import grounding_note
 from agent.messages import Message, tool_result_message
 from agent.numbers import given_numbers, retells_text
-from agent.places import copy_choices, forced_places, one_spelling
+from agent.places import copy_choices, one_spelling, places_nobody_named
 from agent.prompts import get_mode, mode_system_prompt
 from agent.redaction import redact as redact_secrets
 from tools.base import Tool, timed
@@ -199,7 +199,7 @@ class Agent:
         answer, force_prose = "", False
         for number in range(1, self.settings.max_llm_calls + 1):
             last_call = number == self.settings.max_llm_calls
-            history, new_messages, notices = self._fit_context(system, history, new_messages, params)
+            history, new_messages, notices = fit_context(self.llm, system, history, new_messages, params)
             for notice in notices:
                 yield Notice(notice)
             prompt = [system, *history, *new_messages]
@@ -268,7 +268,7 @@ class Agent:
                 continue
             written = len(calls)
             if self.settings.ask_for_missing:
-                forced = forced_places(reply, usage.grammar_overrides) if choices else []
+                forced = places_nobody_named(reply, usage.grammar_overrides) if choices else []
                 parameter = missing_value(calls, self.specs, [*history, *new_messages], forced)
                 kept = grounded_calls(calls, self.specs, [*history, *new_messages], forced) if parameter else calls
                 if not kept:
@@ -278,7 +278,8 @@ class Agent:
                 if len(kept) < len(calls):  # run what the user asked for; drop calls with values nobody gave
                     yield Notice(f"Not run: {len(calls) - len(kept)} call(s) with a place or value you did not give.")
                     calls = kept
-            if len(calls := one_spelling(calls)) < written:  # "Londn" beside "London" runs London's once
+            calls = one_call_per_request(one_spelling(calls), self.specs, [*history, *new_messages])
+            if len(calls) < written:  # "Londn" beside "London" runs London's once; Oslo's weather once, not per unit
                 reply = format_tool_calls(calls)  # the history keeps the calls that ran
             new_messages.append(Message("assistant", reply))
             turn.reply_failures = []
@@ -341,7 +342,7 @@ class Agent:
         """
         results, seen = [], set()
         for index, call in enumerate(calls):
-            key = json.dumps([call.name, call.arguments], sort_keys=True, default=str)
+            key = call_key(call)
             if key in seen:
                 continue
             yield ToolCallStarted(call, index)
@@ -382,9 +383,6 @@ class Agent:
                     found += [call for call in calls if call.name in self.tools]
                     break
         return found
-
-    def _fit_context(self, system: Message, history: list[Message], new: list[Message], params: GenerationParams):
-        return fit_context(self.llm, system, history, new, params)
 
 
 def parse_tool_calls_quiet(text: str) -> list[ToolCall]:

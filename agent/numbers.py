@@ -105,7 +105,12 @@ class NumberGuard:
     def __init__(self, allowed: Iterable[str], tokens: NumberTokens):
         self.allowed = frozenset(allowed)
         self.prefixes = {number[:end] for number in self.allowed for end in range(1, len(number) + 1)}
-        self.digits, self.point, self.comma, self.parens = tokens.digits, tokens.point, tokens.comma, tokens.parens
+        self.tokens = tokens
+
+    @property
+    def parens(self):
+        """The tokens that open a parenthesis (the decoder bans them where a clause was taken back)."""
+        return self.tokens.parens
 
     def opens_clause(self, reply: bytes, piece: bytes) -> bool:
         """Does `piece` begin a clause the decoder may take back: a parenthesis, a comma, a colon, a semicolon, a
@@ -118,18 +123,19 @@ class NumberGuard:
         """(digit tokens banned, the only tokens allowed or None) after `reply`."""
         match = _TRAILING.search(reply[-64:].decode("utf-8", "ignore"))
         if match is None:  # not inside a number: a digit may start one only if some given number starts with it
-            return [i for d, i in self.digits.items() if d not in self.prefixes], None
+            return [i for d, i in self.tokens.digits.items() if d not in self.prefixes], None
         written = match.group()
         run = written.replace(",", "")
-        ban = [i for d, i in self.digits.items() if run + d not in self.prefixes]
+        ban = [i for d, i in self.tokens.digits.items() if run + d not in self.prefixes]
         if run.rstrip(".") in self.allowed:  # a whole given number: any non-digit may end it
             return ban, None
         # Half a number: only what continues a given number may follow (a digit, its decimal point, a comma).
-        keep = [i for d, i in self.digits.items() if run + d in self.prefixes]
-        if self.comma is not None and keep and "." not in run and not written.endswith(","):  # "1," of "1,500"
-            keep.append(self.comma)
-        if self.point is not None and "." not in run and run + "." in self.prefixes:
-            keep.append(self.point)
+        keep = [i for d, i in self.tokens.digits.items() if run + d in self.prefixes]
+        comma, point = self.tokens.comma, self.tokens.point
+        if comma is not None and keep and "." not in run and not written.endswith(","):  # "1," of "1,500"
+            keep.append(comma)
+        if point is not None and "." not in run and run + "." in self.prefixes:
+            keep.append(point)
         # No way on: a number this guard did not see begin (digits inside a longer token); leave it alone.
         return (ban, keep) if keep else ([], None)
 

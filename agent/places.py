@@ -8,8 +8,8 @@ city's usual spelling along (`agent.gazetteer`: "Dehli" offers "Delhi" too, whic
 But it would also force some span ("umbrella") on a model that wanted a place nobody named ("London"). The
 llama.cpp decoder reports where the grammar overruled the model and how much probability the model gave to what the
 grammar allowed there (`Usage.grammar_overrides`); a place whose start was forced with less than `COPY_FLOOR` of it
-is a place nobody named (`forced_places`), and the agent asks for it, as for any place nobody named
-(`agent.endings.missing_value`).
+is a place nobody named (`forced_places`), unless it is a city (`places_nobody_named`: the user named it, whatever
+the model leaned to), and the agent asks for it, as for any place nobody named (`agent.endings.missing_value`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from agent.endings import USER_SUPPLIED, call_key
 from agent.format import ToolCall, ToolCallParseError, looks_like_call, parse_tool_calls
-from agent.gazetteer import usual_spelling
+from agent.gazetteer import is_city, usual_spelling
 from agent.messages import Message
 
 # Calibrated on the generated validation split (never the test split) for smollm2-135m-funccall: temperature 0, the
@@ -213,6 +213,24 @@ def forced_places(reply: str, overrides: Sequence[Sequence[float]] | None, floor
         return []
     return [{name for name, mass in masses.items() if mass is not None and mass < floor}
             for masses in _start_masses(reply, overrides)]
+
+
+def places_nobody_named(reply: str, overrides: Sequence[Sequence[float]] | None) -> list[set[str]]:
+    """`forced_places` less the arguments whose value is a city (`agent.gazetteer.is_city`): the grammar only lets a
+    place be the user's words, so a forced city is one the user named, although the model leaned to another there
+    ("Any chance of rain in Tehran in the coming 2 days?": the adapter gave what the grammar allowed there 7%); the
+    agent runs it instead of asking which place. A word that is no city ("Sunscreen", "Ibn Battuta") stays forced."""
+    forced = forced_places(reply, overrides)
+    if not any(forced):
+        return forced
+    try:
+        calls = parse_tool_calls(reply)
+    except ToolCallParseError:
+        return forced
+    if len(calls) != len(forced):
+        return forced
+    return [{name for name in names if not (isinstance(value := call.arguments.get(name), str) and is_city(value))}
+            for names, call in zip(forced, calls, strict=True)]
 
 
 def value_start_masses(reply: str, overrides: Sequence[Sequence[float]] | None) -> list[float]:

@@ -8,6 +8,7 @@ Tasks:
     results   the results page docs/results.md (base vs fine-tuned) with charts under docs/assets/
     sweep     fit the call threshold per model on the validation split, plot relevance vs restraint
     decoding  each decoding piece on and off (first calls, whole turns): docs/results.md
+    targets   the fine-tune's done-when targets against the call threshold: where each holds (a chart)
     copy-floor  calibrate agent.places.COPY_FLOOR (a copied place from a forced one) on the validation split
 
 Examples:
@@ -33,6 +34,7 @@ TASKS = {
     "results": ("evaluation.results", "Write docs/results.md: base vs fine-tuned, with charts."),
     "sweep": ("evaluation.sweep", "Fit each model's call threshold on the validation split; plot the sweep."),
     "decoding": ("evaluation.decoding", "Each decoding piece on and off, first calls and whole turns: the page."),
+    "targets": ("evaluation.targets", "Where each done-when target holds as the call threshold moves (a chart)."),
     "copy-floor": ("evaluation.copy_floor", "Calibrate the floor below which a place is asked for (validation)."),
 }
 

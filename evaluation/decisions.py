@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from agent.backends.base import LLM, BackendError, GenerationParams, Usage
-from agent.endings import grammar_for, grounded_calls, missing_value
+from agent.endings import grammar_for, grounded_calls, missing_value, one_call_per_request
 from agent.format import ToolCallParseError, classify_opening, format_tool_calls, parse_tool_calls
-from agent.places import copy_choices, forced_places, one_spelling
+from agent.places import copy_choices, one_spelling, places_nobody_named
 from evaluation.cases import EvalCase
 from evaluation.runner import first_call
 from evaluation.scoring import SampleScore, score_reply
@@ -156,19 +156,20 @@ def run_calls(case: EvalCase, reply: str, overrides: list[tuple[int, float]] | N
     """What the agent runs of a reply (agent/loop.py): the reply itself; or, where a call fills a place or value nobody
     gave (or the grammar forced), only the calls whose values were all given ("[...]", `grounded_calls`); or "" when
     no call is left and the agent asks; of two calls that differ in a place one misspells ("Londn", "London"), only
-    the usual spelling's (`agent.places.one_spelling`). (`overrides`: where the call grammar overruled the model in this
+    the usual spelling's (`agent.places.one_spelling`); of calls that differ only in optional values nobody said, the
+    first (`agent.endings.one_call_per_request`). (`overrides`: where the call grammar overruled the model in this
     reply, as the agent reads them.)"""
     try:
         calls = parse_tool_calls(reply)
     except ToolCallParseError:
         return reply
-    forced = forced_places(reply, overrides)
+    forced = places_nobody_named(reply, overrides)
     kept = calls
     if calls and missing_value(calls, case.specs, case.messages, forced) is not None:
         kept = grounded_calls(calls, case.specs, case.messages, forced)
         if not kept:
             return ""
-    kept = one_spelling(kept)  # "Londn" beside "London": the usual spelling's call, once
+    kept = one_call_per_request(one_spelling(kept), case.specs, case.messages)  # "Londn" beside "London": once
     return reply if len(kept) == len(calls) else format_tool_calls(kept)
 
 

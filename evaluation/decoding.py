@@ -33,7 +33,7 @@ from agent.prompts import with_examples
 from evaluation import decisions as dec
 from evaluation import turns as tv
 from evaluation.cases import EvalCase, limit_cases, load_bfcl, load_generated
-from evaluation.report import markdown_table, write_json, write_text
+from evaluation.report import ci, cpu_description, markdown_table, write_json, write_text
 
 DEFAULT_MODELS = ("smollm2-135m", "smollm2-135m-funccall")
 ICL = "+icl"  # `--models smollm2-135m+icl`: that catalogue model with few-shot examples in every system prompt
@@ -122,18 +122,24 @@ def case_index(group: str, args) -> dict[str, EvalCase]:
     return {c.id: c for c in load_bfcl(group, args.bfcl_dir)}
 
 
-def _path(args, model: str, name: str) -> Path:
+def record_path(args, model: str, name: str) -> Path:
     return Path(args.work_dir) / model / f"{name}.json"
 
 
-def _read(path: Path) -> Any:
+def read_record(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def save_records(args, model: str, group: str, start: float, rows: list) -> None:
+    """One group's records, with the CPU they were made on and the seconds they took."""
+    write_json(record_path(args, model, group), {"model": model, "group": group, "cpu": cpu_description(),
+                                                 "wall_s": time.perf_counter() - start, "records": rows})
 
 
 def record_model(model: str, args, load_model) -> None:
     """Record every missing group of one model (the model is loaded once, only if something is missing)."""
-    missing = [g for g in args.groups if not _path(args, model, g).exists()]
-    need_turns = "turns" in args.stages and not _path(args, model, "turns").exists()
+    missing = [g for g in args.groups if not record_path(args, model, g).exists()]
+    need_turns = "turns" in args.stages and not record_path(args, model, "turns").exists()
     if not missing and not need_turns:
         return
     from evaluation.loading import unload
@@ -144,17 +150,15 @@ def record_model(model: str, args, load_model) -> None:
         for group in missing if "records" in args.stages else []:
             cases = [with_icl(c) for c in group_cases(group, args)] if icl else group_cases(group, args)
             start = time.perf_counter()
-            partial = _path(args, model, f"{group}.partial")
-            done = dec.load_records((_read(partial) or {}).get("records", []))
+            partial = record_path(args, model, f"{group}.partial")
+            done = dec.load_records((read_record(partial) or {}).get("records", []))
 
             def checkpoint(so_far, partial=partial):
                 write_json(partial, {"records": [r.to_dict() for r in so_far]})
 
             records = dec.record_cases(llm, cases, args.max_tokens, not args.quiet, f"{model} {group}", done,
                                        checkpoint)
-            write_json(_path(args, model, group), {"model": model, "group": group,
-                                                   "wall_s": time.perf_counter() - start,
-                                                   "records": [r.to_dict() for r in records]})
+            save_records(args, model, group, start, [r.to_dict() for r in records])
             partial.unlink(missing_ok=True)
         if need_turns:
             prompts = tv.turn_prompts(str(split_dir(args) / "test.jsonl"), args.turn_limit)
@@ -164,14 +168,13 @@ def record_model(model: str, args, load_model) -> None:
                 settings = {name: {**changes, "icl": True} for name, changes in settings.items()}
             records = tv.run_turns(llm, prompts, settings,
                                    max_tokens=args.max_tokens, show_progress=not args.quiet)
-            write_json(_path(args, model, "turns"), {"model": model, "wall_s": time.perf_counter() - start,
-                                                     "records": tv.dump(records)})
+            save_records(args, model, "turns", start, tv.dump(records))
     finally:
         unload(llm)
 
 
 def fit_model(model: str, args) -> dict[str, Any] | None:
-    data = _read(_path(args, model, "validation"))
+    data = read_record(record_path(args, model, "validation"))
     if not data:
         return None
     records = dec.load_records(data["records"])
@@ -200,12 +203,6 @@ def variants(fit: dict | None) -> list[dec.Variant]:
     return out
 
 
-def ci(value: tuple) -> str:
-    if value[0] is None:
-        return "–"
-    return f"{100 * value[0]:.1f}% [{100 * value[1]:.0f}–{100 * value[2]:.0f}]"
-
-
 METRICS = (("decision", "Balanced decision acc."), ("restraint", "Restraint"), ("relevance", "Relevance"),
            ("name_accuracy", "Function name"), ("ast_accuracy", "Arguments (AST)"), ("format_valid", "Format valid"))
 
@@ -213,7 +210,7 @@ METRICS = (("decision", "Balanced decision acc."), ("restraint", "Restraint"), (
 def first_call_section(model: str, fit: dict | None, args) -> tuple[list[str], dict[str, Any]]:
     lines, summary = [], {}
     for group in ("test", "simple", "multiple", "irrelevance"):
-        data = _read(_path(args, model, group))
+        data = read_record(record_path(args, model, group))
         if not data:
             continue
         records = dec.load_records(data["records"])
@@ -231,7 +228,7 @@ def first_call_section(model: str, fit: dict | None, args) -> tuple[list[str], d
 
 
 def ask_section(model: str, fit: dict | None, args) -> list[str]:
-    data = _read(_path(args, model, "test"))
+    data = read_record(record_path(args, model, "test"))
     if not data:
         return []
     cases = case_index("test", args)
@@ -277,7 +274,7 @@ def ask_section(model: str, fit: dict | None, args) -> list[str]:
 
 
 def turns_section(model: str, args) -> list[str]:
-    data = _read(_path(args, model, "turns"))
+    data = read_record(record_path(args, model, "turns"))
     if not data:
         return []
     records = tv.load(data["records"])
@@ -303,7 +300,7 @@ def turns_section(model: str, args) -> list[str]:
 
 def render_page(args, fits: dict[str, dict], command: str, wall_s: float) -> str:
     stamp = dt.date.today().isoformat()
-    machine = f"{platform.machine()} CPU, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = f"{cpu_description()}, Python {platform.python_version()}"
     command = command.split(" --note ", 1)[0] + (" --note … (the list below)" if args.note else "")
     lines = ["# Results: decoding that cannot go wrong, base vs fine-tuned", "",
              f"_Generated on {stamp} by `{command}` on {machine} (shared with other work), "
@@ -385,11 +382,11 @@ def main(args: argparse.Namespace, command: str = "", load_model=None) -> Path:
             if fit and fit["threshold"] is not None and not model.endswith(ICL):
                 set_call_threshold(model, fit["threshold"] if math.isfinite(fit["threshold"]) else 2.0)
     page = Path(args.out)
-    curves = {m: f["curve"] for m, f in fits.items() if f and f["curve"]}
-    if curves:
-        dec.plot_sweeps(curves, {m: fits[m]["threshold"] for m in curves}, page.parent / "assets" /
-                        "decision_sweep.png", alone={m: fits[m].get("curve_alone", []) for m in curves})
-    if "page" in args.stages:
+    if "page" in args.stages:  # the chart belongs to the page: a records run leaves the committed one alone
+        curves = {m: f["curve"] for m, f in fits.items() if f and f["curve"]}
+        if curves:
+            dec.plot_sweeps(curves, {m: fits[m]["threshold"] for m in curves}, page.parent / "assets" /
+                            "decision_sweep.png", alone={m: fits[m].get("curve_alone", []) for m in curves})
         write_text(page, render_page(args, fits, command or "python -m evaluation decoding",
                                      time.perf_counter() - start))
         print(f"wrote {page}")

@@ -9,8 +9,9 @@ and with them down (nothing listening).
 
 - ends in an answer: the turn ended in the model's answer, a plain failure sentence, an answer composed from the tool
   results, or a question for a missing place; not in a spent budget or an error;
-- faithful: after a successful weather call the answer states one of the tool's temperatures; after a successful
-  search it says something of the article's summary (`agent.endings.states_article`); after the calls failed it says
+- faithful: after a successful weather call the answer states one of the tool's temperatures and writes none it
+  did not return (`agent.grounding.misstated_temperatures`: "3.2 °C" for -3.2 is wrong); after a successful
+  search it says something of the article's summary (`agent.grounding.states_article`); after the calls failed it says
   so; an answer without any call that reads like a weather report (a temperature) counts as invented.
 """
 
@@ -25,8 +26,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from agent.backends.base import LLM, GenerationParams
-from agent.endings import states_article, states_temperature, temperatures_in
 from agent.events import FinalAnswer, ToolCallFinished
+from agent.grounding import misstated_temperatures, states_article, states_temperature, temperatures_in
 from agent.loop import Agent, AgentSettings
 from evaluation.cases import read_jsonl
 
@@ -111,7 +112,9 @@ def judge(final: FinalAnswer, finished: Sequence[ToolCallFinished]) -> bool | No
     if articles:
         return any(states_article(final.text, result) for result in articles)
     if ok:
-        return states_temperature(final.text, set().union(*(temperatures_in(e.result) for e in ok)))
+        results = [e.result for e in ok]
+        return (states_temperature(final.text, set().union(*map(temperatures_in, results)))
+                and not misstated_temperatures(final.text, results))
     if finished:
         return bool(_FAILED.search(final.text))
     if final.ending == "asked":

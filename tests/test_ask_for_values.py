@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from agent.endings import missing_value, must_be_said, number_given, value_given
-from agent.format import ToolCall
+from agent.format import ToolCall, format_tool_calls
 from agent.messages import Message
 from evaluation import decisions as dec
 from evaluation.cases import load_bfcl
@@ -30,9 +30,8 @@ def said(text: str) -> list[Message]:
 
 def reference_reply(case) -> str:
     """BFCL's reference call(s) for a case: the first accepted value of every argument it gives."""
-    calls = [ToolCall(name, {k: v[0] for k, v in params.items() if v and v[0] != ""})
-             for item in case.expected for name, params in item.items()]
-    return "[" + ", ".join(call.to_python() for call in calls) + "]"
+    return format_tool_calls(ToolCall(name, {k: v[0] for k, v in params.items() if v and v[0] != ""})
+                             for item in case.expected for name, params in item.items())
 
 
 @pytest.mark.parametrize(("value", "text", "given"), [

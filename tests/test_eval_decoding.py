@@ -126,9 +126,9 @@ def test_the_decoding_task_end_to_end_with_a_fake_model(tmp_path, tool_env, monk
     parser = argparse.ArgumentParser()
     decoding.add_arguments(parser)
     out = tmp_path / "docs" / "results.md"
-    args = parser.parse_args(["--models", "smollm2-135m-funccall", "--split-dir", str(split_dir), "--bfcl-dir",
-                              str(bfcl), "--gen-limit", "4", "--turn-limit", "2", "--work-dir", str(tmp_path / "w"),
-                              "--out", str(out), "--write-catalogue", "--quiet"])
+    args_list = ["--models", "smollm2-135m-funccall", "--split-dir", str(split_dir), "--bfcl-dir", str(bfcl),
+                 "--gen-limit", "4", "--turn-limit", "2", "--work-dir", str(tmp_path / "w"), "--quiet"]
+    args = parser.parse_args([*args_list, "--out", str(out), "--write-catalogue"])
     loaded = []
     decoding.main(args, "python -m evaluation decoding ...", load_model=lambda name: loaded.append(name) or
                   ProbabilityLLM(name))
@@ -144,6 +144,10 @@ def test_the_decoding_task_end_to_end_with_a_fake_model(tmp_path, tool_env, monk
                     "Done-when check", "Asking instead of guessing"):
         assert heading in page
     assert (out.parent / "assets" / "decision_sweep.png").stat().st_size > 1000
+    quiet = tmp_path / "other" / "results.md"  # records alone write neither the page nor its chart
+    decoding.main(parser.parse_args([*args_list, "--out", str(quiet), "--stages", "records"]),
+                  load_model=lambda name: pytest.fail("the records are there: no model is loaded"))
+    assert not quiet.parent.exists()
     turns = json.loads((tmp_path / "w" / "smollm2-135m-funccall" / "turns.json").read_text())["records"]
     assert turns and all(t["ended_in_answer"] for t in turns if t["variant"] == "on")
     up = [t for t in turns if t["variant"] == "on" and t["server"] == "up" and t["ok_calls"]]

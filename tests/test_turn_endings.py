@@ -246,3 +246,44 @@ def test_an_answer_that_denies_a_found_article_gets_the_article_added(tool_env):
     _, final = run(weather_agent(forbidding(prose=denial, calls=ADA), mode="wiki", ground_answers=False),
                    "Tell me about Ada Lovelace.")
     assert final.ending == "answer" and final.text == denial
+
+
+# ------------------------------------------------------------------------------------------ one call per request
+
+def specs():
+    from tools import get_tools
+
+    return {tool.name: tool.spec for tool in get_tools()}
+
+
+@pytest.mark.parametrize("question, reply, kept", [
+    ("What's the weather in Oslo?", '[get_current_weather(location="Oslo"), '
+     'get_current_weather(location="Oslo", unit="fahrenheit")]', 1),
+    ("What's the weather in Oslo?", '[get_current_weather(location="Oslo", unit="celsius"), '
+     'get_current_weather(location="Oslo")]', 1),
+    ("Oslo's weather in Celsius and in Fahrenheit, please", '[get_current_weather(location="Oslo"), '
+     'get_current_weather(location="Oslo", unit="fahrenheit")]', 2),
+    ("Weather in Oslo and in Paris?", '[get_current_weather(location="Oslo"), '
+     'get_current_weather(location="Paris")]', 2),
+    ("Oslo: the weather now and the forecast?", '[get_current_weather(location="Oslo"), '
+     'get_weather_forecast(location="Oslo")]', 2),
+    ("Forecast for Oslo", '[get_weather_forecast(location="Oslo"), get_weather_forecast(location="Oslo", days=5)]', 1),
+    ("Forecast for Oslo, 3 and 5 days", '[get_weather_forecast(location="Oslo", days=3), '
+     'get_weather_forecast(location="Oslo", days=5)]', 2),
+])
+def test_calls_that_differ_only_in_values_nobody_asked_for_run_once(question, reply, kept):
+    from agent.endings import one_call_per_request
+    from agent.format import parse_tool_calls
+
+    calls = parse_tool_calls(reply)
+    out = one_call_per_request(calls, specs(), [Message("user", question)])
+    assert len(out) == kept and out[0] == calls[0]
+
+
+def test_the_agent_runs_oslos_weather_once_when_the_model_asks_for_it_in_two_units(tool_env):
+    pair = '[get_current_weather(location="Oslo"), get_current_weather(location="Oslo", unit="fahrenheit")]'
+    events, final = run(weather_agent(ScriptedLLM([pair, "It's -3.2 °C in Oslo, feels like -7.9 °C."])),
+                        "What's the weather in Oslo?")
+    ran = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert [e.call.arguments for e in ran] == [{"location": "Oslo"}] and final.ending == "answer"
+    assert "fahrenheit" not in final.messages[1].content  # the history keeps the call that ran

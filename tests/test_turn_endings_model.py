@@ -9,6 +9,7 @@ import pytest
 from agent import Agent, AgentSettings
 from agent.backends.base import GenerationParams
 from agent.events import FinalAnswer, ToolCallFinished
+from agent.grounding import misstated_temperatures
 
 pytestmark = pytest.mark.model
 
@@ -35,6 +36,11 @@ def test_the_weather_in_oslo_ends_in_an_answer_with_the_servers_temperature(tune
     assert runs and all(e.ok for e in runs) and runs[0].result["temperature"] == float(OSLO_TEMPERATURE)
     assert OSLO_TEMPERATURE in final.text and no_budget_talk(final.text), final.text
     assert final.ending in ("answer", "grounded") and not final.without_live_data
+    # On an AMX Xeon the adapter answers "It's 3.2 °C in Oslo right now, and it feels like -3.2 °C": a temperature it
+    # gets wrong is flagged, and the server's figures follow it.
+    if misstated_temperatures(final.text, [runs[0].result]):
+        assert final.ending == "grounded" and "not what the weather service said" in final.text, final.text
+        assert "-3.2 °C (feels like -7.9 °C)" in final.text, final.text
     assert final.stats.llm_calls <= 2
 
 
