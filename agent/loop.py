@@ -53,7 +53,7 @@ from agent.format import (
 )
 from agent.grounding import grounding_note
 from agent.messages import Message, tool_result_message
-from agent.numbers import given_numbers, retells_text
+from agent.numbers import number_rules
 from agent.places import copy_choices, one_spelling, places_nobody_named
 from agent.prompts import get_mode, mode_system_prompt
 from agent.redaction import redact as redact_secrets
@@ -205,8 +205,8 @@ class Agent:
             prompt = [system, *history, *new_messages]
             no_call = self.tools and (force_prose or (last_call and self.settings.forbid_last_call))
             this_call = replace(params, call_threshold=math.inf) if no_call else params
-            if self.settings.ground_numbers and retells_text(turn.successes):
-                this_call = replace(this_call, allowed_numbers=given_numbers(prompt))
+            if self.settings.ground_numbers and turn.successes:  # the numbers the tools gave (agent/numbers.py)
+                this_call = replace(this_call, **number_rules(prompt, turn.successes))
             try:
                 reply, usage, streamed = yield from self._call(prompt, this_call, stats, start)
             except BackendError as exc:

@@ -9,6 +9,10 @@ Commas between digits are ignored ("1,500" spells 1500) and a number may end in 
 in words are not checked. A refused number undoes the clause it was in and the model writes on without it (`Clause`,
 agent/backends/decoding.py).
 
+A weather answer is left free but for signs: a digit that begins only the tools' negative numbers ("3" and "7" for
+Oslo at -3.2 °C, feeling like -7.9: `minus_first`) gets its minus sign written first where the reply begins a number
+with it (the shipped adapter wrote "It's 3.2 °C in Oslo" on an AMX Xeon; agent/backends/decoding.py).
+
 The guard needs a vocabulary whose digits are tokens of their own (SmolLM2's is); elsewhere it checks only the
 single-digit tokens. Backends that cannot mask logits (an OpenAI-compatible server) ignore the list.
 """
@@ -44,7 +48,8 @@ def spellings(number: str) -> set[str]:
 def retells_text(successes: Sequence[tuple[object, dict]]) -> bool:
     """Did a tool call of this turn return a text to retell (an article's summary), not only data? The guard is for
     such answers: a weather answer reads its numbers off the result (and gets the data added when it states none of
-    its temperatures, agent/endings.py), while constraining it made a small model drift ("over the next 3.2 hours")."""
+    its temperatures or misstates one, agent/grounding.py), while constraining it made a small model drift ("over the
+    next 3.2 hours"); it only gets its minus signs (`minus_first`)."""
     return any(isinstance(result.get("summary"), str) for _, result in successes)
 
 
@@ -63,6 +68,37 @@ def given_numbers(conversation: Iterable[Message]) -> tuple[str, ...]:
                 if value is not None:
                     said |= spellings(str(int(value)) if value.is_integer() else str(value))
     return tuple(sorted(said))
+
+
+_NEGATIVE = re.compile(r"(?<![\w.])[-−](\d+(?:\.\d+)?)")  # "-3.2" of '"temperature": -3.2', not "-01" of "2025-01-15"
+
+
+def minus_first(conversation: Iterable[Message]) -> tuple[str, ...]:
+    """The digits that begin a negative number the tools returned and no other number the user or the tools said:
+    for Oslo at -3.2 °C, feeling like -7.9, "3" and "7". A weather answer may write them first in a number only after
+    a minus sign (`unsigned_next`): a small model wrote "It's 3.2 °C in Oslo" for -3.2."""
+    negatives, others = set(), set()
+    for message in conversation:
+        if message.role in ("user", "ipython") and message.content:
+            if message.role == "ipython":
+                negatives |= {number[0] for number in _NEGATIVE.findall(message.content)}
+            others |= {number[0] for number in _NUMBER.findall(_NEGATIVE.sub(" ", message.content))}
+    return tuple(sorted(negatives - others))
+
+
+def unsigned_next(reply: bytes) -> bool:
+    """Would a digit written next begin a number with no minus sign before it?"""
+    last = reply[-1:]
+    return not (last.isdigit() or reply.endswith((b"-", "−".encode())) or (last in b".," and reply[-2:-1].isdigit()))
+
+
+def number_rules(conversation: Sequence[Message], successes: Sequence[tuple[object, dict]]) -> dict:
+    """The decoder's number rules for the answer after these tool results: an answer that retells an article writes
+    only numbers somebody gave (`allowed_numbers`); any other (weather) writes a negative one with its minus
+    (`minus_first`)."""
+    if retells_text(successes):
+        return {"allowed_numbers": given_numbers(conversation)}
+    return {"minus_first": minus_first(conversation)}
 
 
 @dataclass
@@ -84,19 +120,25 @@ class NumberTokens:
     digits: dict[str, int]  # "0".."9" -> the token that is that digit alone
     point: int | None  # the token "."
     comma: int | None  # the token ","
+    minus: int | None  # the token "-"
     parens: np.ndarray  # the tokens that open a parenthesis ("(", " (", "(\""): where the decoder may undo a clause
 
     @classmethod
     def of(cls, pieces: Sequence[bytes]) -> NumberTokens:
-        digits, point, comma, parens = {}, None, None, []
+        digits, point, comma, minus, parens = {}, None, None, None, []
         for i, piece in enumerate(pieces):
             if len(piece) == 1 and chr(piece[0]) in DIGITS:
                 digits[chr(piece[0])] = i
             point = i if point is None and piece == b"." else point
             comma = i if comma is None and piece == b"," else comma
+            minus = i if minus is None and piece == b"-" else minus
             if piece.rfind(b"(") > piece.rfind(b")"):
                 parens.append(i)
-        return cls(digits, point, comma, np.asarray(parens, dtype=np.int32))
+        return cls(digits, point, comma, minus, np.asarray(parens, dtype=np.int32))
+
+    def digit_ids(self, digits: Iterable[str]) -> frozenset[int]:
+        """The tokens of these digits, where a minus sign can be written before them (else none)."""
+        return frozenset(self.digits[d] for d in digits if d in self.digits) if self.minus is not None else frozenset()
 
 
 class NumberGuard:

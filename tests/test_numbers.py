@@ -16,7 +16,7 @@ from agent import Agent, AgentSettings
 from agent.backends.base import GenerationParams, Usage
 from agent.events import FinalAnswer, LLMCallFinished, ToolCallFinished
 from agent.messages import Message
-from agent.numbers import NumberGuard, NumberTokens, given_numbers, spellings
+from agent.numbers import NumberGuard, NumberTokens, given_numbers, minus_first, spellings, unsigned_next
 from agent.prompts import MODES
 from tools import get_tools
 
@@ -74,6 +74,17 @@ def test_clauses_begin_at_parentheses_commas_colons_and_full_stops_but_not_insid
     assert list(guard.parens) == [ID[" ("]]
 
 
+def test_digits_that_only_begin_a_negative_result_are_the_minus_first_ones():
+    oslo = Message("ipython", '{"time": "2025-01-15T13:00", "temperature": -3.2, "apparent_temperature": -7.9, '
+                              '"relative_humidity": 86, "wind_speed": 12.6}')
+    assert minus_first([Message("user", "Weather in Oslo?"), oslo]) == ("3", "7")  # "-01" of the date is no number
+    assert minus_first([Message("user", "Oslo, 3 days?"), oslo]) == ("7",)  # the user's 3 may be written as it is
+    assert minus_first([Message("user", "It is -5 here"), Message("ipython", '{"temperature": 4}')]) == ()
+    for reply, unsigned in [("It's ", True), ("It's -", False), ("It's −", False), ("It's 1", False),
+                            ("from 1.", False), ("It's 12, ", True), ("", True)]:
+        assert unsigned_next(reply.encode()) == unsigned, reply
+
+
 # ---------------------------------------------------------------------------------- the decoder, real model
 
 @pytest.mark.model
@@ -85,6 +96,17 @@ def test_the_real_model_counts_only_with_the_numbers_it_may_write(embedded_llm):
     chunks = [x for x in embedded_llm.stream(messages, GenerationParams(
         max_tokens=48, temperature=0.0, seed=0, allowed_numbers=("1", "2", "3"))) if isinstance(x, str)]
     assert numbers_of("".join(chunks)) <= {"1", "2", "3"}, chunks
+
+
+@pytest.mark.model
+def test_the_real_model_writes_a_number_it_begins_with_a_minus_first_digit_with_its_minus(embedded_llm):
+    messages = [Message("user", "Repeat exactly: The temperature is 3.2 degrees.")]
+    params = GenerationParams(max_tokens=24, temperature=0.0, seed=0)
+    free = "".join(x for x in embedded_llm.stream(messages, params) if isinstance(x, str))
+    assert "3.2" in free and "-3.2" not in free, free  # the control
+    signed = "".join(x for x in embedded_llm.stream(messages, GenerationParams(
+        max_tokens=24, temperature=0.0, seed=0, minus_first=("3",))) if isinstance(x, str))
+    assert "-3.2" in signed and re.sub(r"-3", "", signed).count("3") == 0, signed
 
 
 # ------------------------------------------------------------------------ whole turns, the shipped adapter
@@ -134,8 +156,8 @@ def test_only_an_answer_that_retells_an_article_gets_the_numbers_it_may_write(to
     assert runs and runs[0].ok, runs
     first, answer = llm.params
     assert first.allowed_numbers is None  # the call decision is never constrained
-    if not guarded:  # weather data: its numbers are read off the result, the answer is left free
-        assert answer.allowed_numbers is None
+    if not guarded:  # weather data: any number it may write, but Oslo's -3.2 and -7.9 with their minus sign
+        assert answer.allowed_numbers is None and answer.minus_first == ("3", "7") and first.minus_first == ()
         return
     summary_numbers = numbers_of(runs[0].result["summary"])
     assert set(answer.allowed_numbers) >= {"1815"} | summary_numbers  # the user's year and the article's

@@ -35,6 +35,10 @@ class GenerationParams:
     allowed_numbers: tuple[str, ...] | None = field(default=None, metadata={
         "help": "Numbers a prose reply may write (agent/numbers.py; the agent sets them for an answer that "
                 "retells an article). None: any. Backends that cannot mask logits ignore it."})
+    minus_first: tuple[str, ...] = field(default=(), metadata={
+        "help": "Digits a prose reply may begin a number with only after a minus sign (agent/numbers.py; the agent "
+                "sets them for a weather answer: no '3.2' where the tool said -3.2). Backends that cannot mask ignore "
+                "them."})
 
 
 # The app's sampling defaults, defined once: the CLI's flags and the UI's sliders read them from here.

@@ -27,7 +27,8 @@ of `Llama.create_completion`, for three reasons:
   reply writes only those numbers (agent/numbers.py). A refused number undoes the clause it was in (from its opening
   parenthesis, comma, colon or full stop, or the reply's start; a clause is held back from the stream until the next
   begins) and the reply goes on from there without the token that opened it; a parenthesis undone so is not opened
-  again. After MAX_REWINDS the reply ends where the clause began.
+  again. After MAX_REWINDS the reply ends where the clause began. With `params.minus_first` (a weather answer), a
+  number the reply begins with one of those digits gets its minus sign first.
 - **No wasted tokens.** A reply whose last tokens repeat the same span (32+ tokens of one loop, at least 3 repeats,
   2 for spans of 20+ tokens) stops with finish_reason "repetition" instead of running to max_tokens.
 """
@@ -46,7 +47,7 @@ import numpy as np
 
 from agent.backends.base import GenerationParams
 from agent.backends.sampling import RepetitionGuard, TextStream, keep_only, sampler_chain
-from agent.numbers import Clause, NumberGuard, NumberTokens
+from agent.numbers import Clause, NumberGuard, NumberTokens, unsigned_next
 
 try:
     import llama_cpp
@@ -137,17 +138,11 @@ def softmax_mass(logits: np.ndarray, ids: np.ndarray) -> float:
     return float(weights[ids].sum() / total) if total > 0 and len(ids) else 0.0
 
 
-def call_probability(logits: np.ndarray, openings: np.ndarray) -> float:
-    """P(first token opens a call): the softmax mass of the opening tokens, at temperature 1."""
-    return softmax_mass(logits, openings)
-
-
 class GrammarMatcher:
     """A llama.cpp grammar sampler used as a matcher: which tokens may come next, and feeding it the chosen ones."""
 
     def __init__(self, table: TokenTable, text: str):
-        self.table = table
-        self.text = text
+        self.table, self.text = table, text
         self.sampler = llama_cpp.llama_sampler_init_grammar(table.vocab, text.encode("utf-8"), b"root")
         if not self.sampler:
             raise ValueError("llama.cpp could not parse the call grammar (see its log for the rule)")
@@ -213,6 +208,7 @@ class Decoder:
         self._opening_settled = False  # prose guard: the reply reads as prose for good, no more checks
         allowed = params.allowed_numbers
         self.numbers = NumberGuard(allowed, table.number_tokens) if allowed is not None else None
+        self.minus_first = table.number_tokens.digit_ids(params.minus_first)
         self._rewinds, self._no_parens = 0, False
         self._logits_address, self._logits_view = None, None
 
@@ -231,7 +227,7 @@ class Decoder:
         try:
             if grammar is not None:
                 grammar.reset()
-            self.call_probability = call_probability(self._logits(), table.openings)
+            self.call_probability = softmax_mass(self._logits(), table.openings)  # P(first token opens a call)
             threshold = params.call_threshold
             decision = "free" if threshold is None else "call" if self.call_probability >= threshold else "prose"
             if decision == "call" and grammar is not None and len(grammar.first_tokens) == 0:
@@ -270,6 +266,8 @@ class Decoder:
                 if self._no_parens:  # numbers guard: a parenthesis was taken back, so none is opened again
                     logits[self.numbers.parens] = -math.inf
                 token = llama_cpp.llama_sampler_sample(chain, ctx, -1)
+                if token in self.minus_first and unsigned_next(raw):  # "It's 3.2 °C" where the tool said -3.2
+                    token = table.number_tokens.minus  # the minus sign first, then the digit it wanted
                 if decision == "prose":
                     token = self._refuse_call_openings(chain, logits, raw, token)
                 elif blank and token in table.opening_set and (decision == "call" or grammar is not None):
