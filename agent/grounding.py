@@ -58,8 +58,8 @@ def misstated_temperatures(answer: str, results: Iterable[Any]) -> list[str]:
     temperatures, or a feels-like that is none of their apparent temperatures ("It's 3.2 °C ... feels like -3.2 °C"
     against -3.2 and -7.9: both)."""
     results = list(results)
-    every = set().union(*(temperatures_in(r) for r in results)) if results else set()
-    apparent = set().union(*(temperatures_in(r, "apparent") for r in results)) if results else set()
+    every = set().union(*(temperatures_in(r) for r in results))
+    apparent = set().union(*(temperatures_in(r, "apparent") for r in results))
     wrong = [m.group(0) for m in _DEGREES.finditer(answer) if not any(_same(_value(m.group(1)), t) for t in every)]
     if apparent:
         wrong += [m.group(0) for m in _FEELS_LIKE.finditer(answer)

@@ -337,14 +337,13 @@ class Agent:
     def _run_tools(self, calls: list[ToolCall], stats: TurnStats, turn_results: dict[str, dict]):
         """Validate and run the calls of one reply (never an unvalidated one); returns their results in order.
 
-        The same call twice in one reply runs once. A call already run in an earlier reply of this turn is not run
-        again: small models repeat a call instead of answering from its result, and would spend the budget on it.
+        The same call twice in one reply was already dropped (`one_call_per_request`). A call already run in an
+        earlier reply of this turn is not run again: small models repeat a call instead of answering from its
+        result, and would spend the budget on it.
         """
-        results, seen = [], set()
+        results = []
         for index, call in enumerate(calls):
             key = call_key(call)
-            if key in seen:
-                continue
             yield ToolCallStarted(call, index)
             errors = validate_call(call, self.specs)
             if index >= self.settings.max_tool_calls:
@@ -363,7 +362,6 @@ class Agent:
                 stats.tool_calls += 1
                 stats.tool_calls_failed += int("error" in result)
                 turn_results[key] = result
-            seen.add(key)
             results.append(result)
             yield ToolCallFinished(call, index, result, duration, ok="error" not in result)
         return results

@@ -45,21 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="docs/assets/targets.png", help="The chart.")
 
 
-def group_records(model: str, args) -> list[dec.DecisionRecord] | None:
-    """Test-split and BFCL irrelevance records of one model, or None when either is missing."""
-    found = []
+def group_records(model: str, args) -> tuple[list[dec.DecisionRecord], set[str]] | None:
+    """Test-split and BFCL irrelevance records of one model and the CPUs they were made on ("CPU not recorded" for
+    records from before they said), or None when either group is missing."""
+    found, cpus = [], set()
     for group in ("test", "irrelevance"):
         data = read_record(record_path(args, model, group))
         if not data:
             return None
         found += dec.load_records(data["records"])
-    return found
-
-
-def record_cpus(model: str, args) -> set[str]:
-    """The CPUs a model's records were made on ("CPU not recorded" for records from before they said)."""
-    return {(read_record(record_path(args, model, group)) or {}).get("cpu") or "CPU not recorded"
-            for group in ("test", "irrelevance")}
+        cpus.add(data.get("cpu") or "CPU not recorded")
+    return found, cpus
 
 
 def asks_of(records: Sequence[dec.DecisionRecord], args) -> dict[str, set[str]]:
@@ -76,10 +72,9 @@ def counts_at(records, asks, threshold: float | None) -> dict[str, tuple[int, in
     for label, categories, should, _ in TARGETS:
         picked = [calls for r, (_, calls) in zip(records, pairs, strict=True) if r.category in categories]
         out[label] = (sum(calls == should for calls in picked), len(picked))
-    test = [pair for r, pair in zip(records, pairs, strict=True) if r.category.startswith("gen:")]
-    want = [c for s, c in test if s]
-    no = [not c for s, c in test if not s]
-    out["balanced"] = (sum(want) / max(len(want), 1) + sum(no) / max(len(no), 1), 2)
+    relevance, restraint = dec.rates([pair for r, pair in zip(records, pairs, strict=True)
+                                      if r.category.startswith("gen:")])
+    out["balanced"] = (relevance + restraint, 2)
     return out
 
 
@@ -99,21 +94,19 @@ def targets_for(counts: dict[str, tuple[int, int]], base: dict | None) -> dict[s
 def evaluate(model: str, args, base: dict | None) -> dict | None:
     from models.catalogue import load_catalogue
 
-    records = group_records(model, args)
-    if records is None:
+    found = group_records(model, args)
+    if found is None:
         return None
+    records, cpus = found
     asks = asks_of(records, args)
     stored = load_catalogue()[model].call_threshold
     cuts = sorted({0.0, *[round(i / 200, 3) for i in range(1, 200)], *([stored] if stored is not None else [])})
     curve = [(t, counts_at(records, asks, t)) for t in cuts]
     at_stored = counts_at(records, asks, stored)
     goals = targets_for(at_stored, base)
-    def holds(c):
-        return all(goal is None or rate(c[key]) >= goal - 1e-12 for key, goal in goals.items())
-
-    every = [t for t, c in curve if holds(c)]
+    every = [t for t, c in curve if all(meets(c[key], goal) for key, goal in goals.items())]
     return {"model": model, "stored": stored, "curve": curve, "at_stored": at_stored, "goals": goals,
-            "all_hold": every, "cpu": "; ".join(sorted(record_cpus(model, args))),
+            "all_hold": every, "cpu": "; ".join(sorted(cpus)),
             "n_test": sum(r.category.startswith("gen:") for r in records),
             "n_bfcl": sum(r.category == "bfcl:irrelevance" for r in records)}
 
@@ -121,6 +114,10 @@ def evaluate(model: str, args, base: dict | None) -> dict | None:
 def rate(count: tuple[int, int]) -> float:
     k, n = count
     return k / n if n else math.nan
+
+
+def meets(count: tuple[int, int], goal: float | None) -> bool:
+    return goal is None or rate(count) >= goal - 1e-12
 
 
 def describe(result: dict) -> list[str]:
@@ -131,7 +128,7 @@ def describe(result: dict) -> list[str]:
     for label, _, _, _ in TARGETS:
         k, n = c[label]
         goal = goals[label]
-        verdict = "no target (no base)" if goal is None else ("met" if rate(c[label]) >= goal - 1e-12 else "NOT met")
+        verdict = "no target (no base)" if goal is None else ("met" if meets(c[label], goal) else "NOT met")
         lines.append(f"  {label}: {k}/{n} = {ci(dec.wilson(k, n))}, target "
                      f"{'-' if goal is None else f'{100 * goal:.1f}%'}: {verdict}")
     lines.append(f"  balanced decision accuracy (generated test split): {100 * rate(c['balanced']):.1f}%, target "
@@ -180,8 +177,9 @@ def main(args: argparse.Namespace, command: str = "") -> Path:
     from models.catalogue import load_catalogue
 
     base = None
-    base_records = group_records(args.base, args) if args.base else None
-    if base_records is not None:
+    found = group_records(args.base, args) if args.base else None
+    if found is not None:
+        base_records = found[0]
         base = counts_at(base_records, asks_of(base_records, args), load_catalogue()[args.base].call_threshold)
     else:
         print(f"no records of the base {args.base} in {args.work_dir}: 'not below the base' is left out")
